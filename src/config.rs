@@ -1,0 +1,474 @@
+//! Configuration: read from the environment once at start-up, validated, and
+//! never consulted again. A bad value stops the process with one line that
+//! names the variable; secrets are wrapped so they cannot be printed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+/// Everything the service needs to run. Tests build it directly.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub webhook_secrets: WebhookSecrets,
+    pub api_keys: ApiKeys,
+    pub store: StoreConfig,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub store_timeout: Duration,
+    pub log_format: LogFormat,
+}
+
+/// A configuration value that stops start-up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The shared secrets that may sign an inbound webhook. More than one is
+/// configured while a secret is being rotated.
+#[derive(Clone)]
+pub struct WebhookSecrets(Vec<SecretString>);
+
+impl WebhookSecrets {
+    pub fn new(secrets: Vec<String>) -> Result<Self, ConfigError> {
+        if secrets.is_empty() {
+            return Err(ConfigError::new(
+                "WEBHOOK_SECRET",
+                "is required: the service never accepts unsigned webhooks",
+            ));
+        }
+        if let Some(position) = secrets.iter().position(|s| s.is_empty()) {
+            return Err(ConfigError::new(
+                "WEBHOOK_SECRET",
+                format!("secret {} of {} is empty", position + 1, secrets.len()),
+            ));
+        }
+        Ok(Self(secrets.into_iter().map(SecretString::from).collect()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.iter().map(|s| s.expose_secret().as_bytes())
+    }
+}
+
+impl fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookSecrets([{} redacted])", self.0.len())
+    }
+}
+
+/// Which jobs an API key may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientScope {
+    /// `*:key` or a bare key (the Flask-era form): every job.
+    AllClients,
+    /// `client_id:key`: only jobs whose `client_id` is this one.
+    Client(String),
+}
+
+/// API keys for the poll endpoint, held only as SHA-256 digests: the lookup
+/// hashes the presented key, so neither the comparison's timing nor a memory
+/// dump gives a key away.
+#[derive(Clone, Default)]
+pub struct ApiKeys(HashMap<[u8; 32], ClientScope>);
+
+impl ApiKeys {
+    /// Parses `API_KEYS`: comma-separated `client_id:key`, `*:key` or `key`.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let mut keys = HashMap::new();
+        let entries: Vec<&str> = raw.split(',').map(str::trim).collect();
+        if entries == [""] {
+            return Ok(Self(keys));
+        }
+        for (index, entry) in entries.iter().enumerate() {
+            let position = index + 1;
+            let invalid =
+                |reason: &str| ConfigError::new("API_KEYS", format!("entry {position}: {reason}"));
+            if entry.is_empty() {
+                return Err(invalid("is empty (check for a doubled or trailing comma)"));
+            }
+            let (scope, key) = match entry.split_once(':') {
+                None => (ClientScope::AllClients, *entry),
+                Some(("*", key)) => (ClientScope::AllClients, key),
+                Some(("", _)) => return Err(invalid("has an empty client id before ':'")),
+                Some((client, key)) => (ClientScope::Client(client.to_owned()), key),
+            };
+            if key.is_empty() {
+                return Err(invalid("has an empty key after ':'"));
+            }
+            if key.chars().any(char::is_whitespace) {
+                return Err(invalid("key contains whitespace"));
+            }
+            if keys.insert(digest(key), scope).is_some() {
+                return Err(invalid("repeats a key given earlier"));
+            }
+        }
+        Ok(Self(keys))
+    }
+
+    /// The scope of a presented key, if it is one of ours.
+    pub fn scope_of(&self, presented: &str) -> Option<&ClientScope> {
+        self.0.get(&digest(presented))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKeys([{} redacted])", self.0.len())
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Where the data lives: a PostgREST endpoint, with the credentials to send.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// Base URL of the PostgREST API (for Supabase: `SUPABASE_URL/rest/v1`).
+    pub rest_url: String,
+    /// Sent as the `apikey` header (Supabase's gateway wants it on every call).
+    pub apikey: Option<SecretString>,
+    /// Sent as `Authorization: Bearer` (PostgREST switches to its role).
+    pub bearer: Option<SecretString>,
+}
+
+impl StoreConfig {
+    /// Supabase: a legacy JWT key (`eyJ...`) goes in both headers; a new
+    /// secret key (`sb_secret_...`) in `apikey` only, since Supabase refuses
+    /// it as a bearer token.
+    pub fn supabase(project_url: &str, key: &str) -> Self {
+        let key = SecretString::from(key.to_owned());
+        let bearer = key.expose_secret().starts_with("eyJ").then(|| key.clone());
+        Self {
+            rest_url: format!("{}/rest/v1", project_url.trim_end_matches('/')),
+            apikey: Some(key),
+            bearer,
+        }
+    }
+
+    /// A plain PostgREST: the key, when given, is a JWT for its role.
+    pub fn postgrest(url: &str, jwt: Option<&str>) -> Self {
+        Self {
+            rest_url: url.trim_end_matches('/').to_owned(),
+            apikey: None,
+            bearer: jwt.map(|jwt| SecretString::from(jwt.to_owned())),
+        }
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("rest_url", &self.rest_url)
+            .field("apikey", &self.apikey.as_ref().map(|_| "[redacted]"))
+            .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+impl Config {
+    /// Reads the process environment (after `.env`, which `main` loads).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need no process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // Empty values count as unset: `.env.example` leaves optional ones blank.
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let webhook_secrets = WebhookSecrets::new(
+            get("WEBHOOK_SECRET")
+                .map(|raw| raw.split(',').map(|s| s.trim().to_owned()).collect())
+                .unwrap_or_default(),
+        )?;
+        let api_keys = ApiKeys::parse(&get("API_KEYS").unwrap_or_default())?;
+
+        Ok(Self {
+            host: get("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
+            port: parse_number(&get, "PORT", 8080)?,
+            webhook_secrets,
+            api_keys,
+            store: store_from(&get)?,
+            max_body_bytes: parse_number(&get, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            request_timeout: Duration::from_secs(parse_number(
+                &get,
+                "REQUEST_TIMEOUT_SECONDS",
+                30,
+            )?),
+            store_timeout: Duration::from_secs(parse_number(&get, "STORE_TIMEOUT_SECONDS", 20)?),
+            log_format: log_format_from(&get)?,
+        })
+    }
+}
+
+fn store_from(get: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
+    let key = get("SUPABASE_SERVICE_ROLE_KEY").or_else(|| get("SUPABASE_KEY"));
+    match (get("SUPABASE_URL"), get("POSTGREST_URL")) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "POSTGREST_URL",
+            "set either SUPABASE_URL or POSTGREST_URL, not both",
+        )),
+        (Some(url), None) => {
+            check_http_url("SUPABASE_URL", &url)?;
+            let key = key.ok_or_else(|| {
+                ConfigError::new(
+                    "SUPABASE_SERVICE_ROLE_KEY",
+                    "is required with SUPABASE_URL (SUPABASE_KEY is accepted too)",
+                )
+            })?;
+            Ok(StoreConfig::supabase(&url, &key))
+        }
+        (None, Some(url)) => {
+            check_http_url("POSTGREST_URL", &url)?;
+            Ok(StoreConfig::postgrest(&url, key.as_deref()))
+        }
+        (None, None) => Err(ConfigError::new(
+            "SUPABASE_URL",
+            "is required (or POSTGREST_URL for a plain PostgREST)",
+        )),
+    }
+}
+
+fn check_http_url(variable: &'static str, raw: &str) -> Result<(), ConfigError> {
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| ConfigError::new(variable, format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(
+            variable,
+            "must be an http(s) URL with a host",
+        ));
+    }
+    Ok(())
+}
+
+fn log_format_from(get: &impl Fn(&str) -> Option<String>) -> Result<LogFormat, ConfigError> {
+    match get("LOG_FORMAT").as_deref().map(str::trim) {
+        Some("json") => Ok(LogFormat::Json),
+        Some("pretty") => Ok(LogFormat::Pretty),
+        Some(other) => Err(ConfigError::new(
+            "LOG_FORMAT",
+            format!("must be `json` or `pretty`, not `{other}`"),
+        )),
+        // Cloud Run sets K_SERVICE; its log agent wants one JSON object a line.
+        None if get("K_SERVICE").is_some() => Ok(LogFormat::Json),
+        None => Ok(LogFormat::Pretty),
+    }
+}
+
+fn parse_number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Default,
+{
+    let Some(raw) = get(variable) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<T>() {
+        Ok(value) if value > T::default() => Ok(value),
+        _ => Err(ConfigError::new(
+            variable,
+            format!("must be a positive whole number, not `{raw}`"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("WEBHOOK_SECRET", "s3cret"),
+        ("POSTGREST_URL", "http://127.0.0.1:3000"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        BASE.iter().chain(extra).copied().collect()
+    }
+
+    #[test]
+    fn missing_webhook_secret_names_the_variable() {
+        let err = config(&[("POSTGREST_URL", "http://127.0.0.1:3000")]).unwrap_err();
+        assert_eq!(err.variable, "WEBHOOK_SECRET");
+        assert!(err
+            .to_string()
+            .starts_with("invalid configuration: WEBHOOK_SECRET:"));
+    }
+
+    #[test]
+    fn empty_secret_in_rotation_list_is_refused() {
+        let err = config(&[
+            ("WEBHOOK_SECRET", "old,,new"),
+            ("POSTGREST_URL", "http://x"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "WEBHOOK_SECRET");
+        assert!(err.reason.contains("secret 2 of 3"), "{}", err.reason);
+    }
+
+    #[test]
+    fn several_secrets_are_kept_in_order() {
+        let c = config(&with(&[("WEBHOOK_SECRET", " old , new ")])).unwrap();
+        let secrets: Vec<&[u8]> = c.webhook_secrets.iter().collect();
+        assert_eq!(secrets, vec![b"old".as_slice(), b"new".as_slice()]);
+    }
+
+    #[test]
+    fn api_keys_map_to_scopes() {
+        let keys = ApiKeys::parse("acme:k-acme, *:k-all, k-bare, globex:k:with:colons").unwrap();
+        assert_eq!(keys.len(), 4);
+        assert_eq!(
+            keys.scope_of("k-acme"),
+            Some(&ClientScope::Client("acme".into()))
+        );
+        assert_eq!(keys.scope_of("k-all"), Some(&ClientScope::AllClients));
+        assert_eq!(keys.scope_of("k-bare"), Some(&ClientScope::AllClients));
+        assert_eq!(
+            keys.scope_of("k:with:colons"),
+            Some(&ClientScope::Client("globex".into()))
+        );
+        assert_eq!(keys.scope_of("acme:k-acme"), None);
+        assert_eq!(keys.scope_of(""), None);
+    }
+
+    #[test]
+    fn malformed_api_keys_stop_start_up_with_the_entry() {
+        for (raw, expected) in [
+            ("acme:", "entry 1: has an empty key"),
+            (":key", "entry 1: has an empty client id"),
+            ("a:k1,,b:k2", "entry 2: is empty"),
+            ("a:k1,b:k1", "entry 2: repeats a key"),
+            ("a:k 1", "entry 1: key contains whitespace"),
+        ] {
+            let err = config(&with(&[("API_KEYS", raw)])).unwrap_err();
+            assert_eq!(err.variable, "API_KEYS", "{raw}");
+            assert!(err.reason.starts_with(expected), "{raw}: {}", err.reason);
+        }
+    }
+
+    #[test]
+    fn no_api_keys_is_allowed_but_empty() {
+        assert!(config(&BASE).unwrap().api_keys.is_empty());
+    }
+
+    #[test]
+    fn supabase_legacy_jwt_goes_in_both_headers() {
+        let c = config(&[
+            ("WEBHOOK_SECRET", "s"),
+            ("SUPABASE_URL", "https://abc.supabase.co/"),
+            ("SUPABASE_KEY", "eyJhbGciOi.x.y"),
+        ])
+        .unwrap();
+        assert_eq!(c.store.rest_url, "https://abc.supabase.co/rest/v1");
+        assert_eq!(c.store.apikey.unwrap().expose_secret(), "eyJhbGciOi.x.y");
+        assert_eq!(c.store.bearer.unwrap().expose_secret(), "eyJhbGciOi.x.y");
+    }
+
+    #[test]
+    fn supabase_secret_key_goes_in_apikey_only() {
+        let c = config(&[
+            ("WEBHOOK_SECRET", "s"),
+            ("SUPABASE_URL", "https://abc.supabase.co"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "sb_secret_abc"),
+            ("SUPABASE_KEY", "eyJ.ignored.alias"),
+        ])
+        .unwrap();
+        assert_eq!(c.store.apikey.unwrap().expose_secret(), "sb_secret_abc");
+        assert!(c.store.bearer.is_none());
+    }
+
+    #[test]
+    fn store_must_be_chosen_once() {
+        let none = config(&[("WEBHOOK_SECRET", "s")]).unwrap_err();
+        assert_eq!(none.variable, "SUPABASE_URL");
+        let both = config(&with(&[("SUPABASE_URL", "https://a.supabase.co")])).unwrap_err();
+        assert_eq!(both.variable, "POSTGREST_URL");
+        let no_key = config(&[("WEBHOOK_SECRET", "s"), ("SUPABASE_URL", "https://a.co")]);
+        assert_eq!(no_key.unwrap_err().variable, "SUPABASE_SERVICE_ROLE_KEY");
+        let bad_url = config(&[("WEBHOOK_SECRET", "s"), ("POSTGREST_URL", "ftp://a")]);
+        assert_eq!(bad_url.unwrap_err().variable, "POSTGREST_URL");
+    }
+
+    #[test]
+    fn numbers_and_formats_are_validated() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(
+            config(&with(&[("PORT", "80a")])).unwrap_err().variable,
+            "PORT"
+        );
+        assert_eq!(
+            config(&with(&[("MAX_BODY_BYTES", "0")]))
+                .unwrap_err()
+                .variable,
+            "MAX_BODY_BYTES"
+        );
+        assert_eq!(
+            config(&with(&[("LOG_FORMAT", "xml")]))
+                .unwrap_err()
+                .variable,
+            "LOG_FORMAT"
+        );
+        let cloud_run = config(&with(&[("K_SERVICE", "rosetta-webhook")])).unwrap();
+        assert_eq!(cloud_run.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let c = config(&with(&[
+            ("API_KEYS", "acme:topsecretkey"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "eyJsecretjwt"),
+        ]))
+        .unwrap();
+        let printed = format!("{c:?}");
+        for secret in ["s3cret", "topsecretkey", "eyJsecretjwt"] {
+            assert!(!printed.contains(secret), "{secret} leaked: {printed}");
+        }
+    }
+}

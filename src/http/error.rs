@@ -1,0 +1,218 @@
+//! The one error type of the HTTP layer and its one JSON shape:
+//! `{"status": "error", "error": "<stable code>", "message": "...", "field"?: "..."}`.
+//!
+//! Client mistakes get a specific message; our own failures are logged once
+//! with their detail here and answered with a generic message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::domain::BodyError;
+use crate::signature::SignatureError;
+use crate::store::StoreError;
+
+/// Seconds a caller should wait before retrying after a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("the X-Api-Key header is missing")]
+    MissingApiKey,
+    #[error("the API key is not valid")]
+    InvalidApiKey,
+    #[error("no job with this id")]
+    JobNotFound,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("this route does not allow that method")]
+    MethodNotAllowed,
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("could not read the request body: {0}")]
+    UnreadableBody(String),
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error("{field}: {reason}")]
+    InvalidParameter { field: &'static str, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the request took longer than {seconds} s")]
+    Timeout { seconds: u64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    status: &'static str,
+    error: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Signature(_) | Self::MissingApiKey | Self::InvalidApiKey => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::JobNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnreadableBody(_) | Self::Body(BodyError::Syntax(_)) => StatusCode::BAD_REQUEST,
+            Self::Body(BodyError::Invalid { .. }) | Self::InvalidParameter { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::Store(StoreError::Refused(_)) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::Store(_) | Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable machine-readable code clients may switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Signature(SignatureError::Missing) => "missing_signature",
+            Self::Signature(_) => "invalid_signature",
+            Self::MissingApiKey => "missing_api_key",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::JobNotFound => "job_not_found",
+            Self::RouteNotFound => "route_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnreadableBody(_) => "unreadable_body",
+            Self::Body(BodyError::Syntax(_)) => "invalid_json",
+            Self::Body(BodyError::Invalid { .. }) => "validation_failed",
+            Self::InvalidParameter { .. } => "invalid_parameter",
+            Self::Store(StoreError::Refused(_)) | Self::Internal(_) => "internal_error",
+            Self::Store(_) => "store_unavailable",
+            Self::Timeout { .. } => "timeout",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::Body(BodyError::Invalid { field, .. }) => Some(field),
+            Self::InvalidParameter { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// What the client is told. Our failures keep their detail in the log.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Store(StoreError::Refused(_)) | Self::Internal(_) => {
+                "internal error; it has been logged".to_owned()
+            }
+            Self::Store(_) => {
+                "the job store is unavailable; nothing was stored, retry later".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code = self.code(), "request failed");
+        } else {
+            tracing::info!(error = %self, code = self.code(), "request refused");
+        }
+        let body = ErrorBody {
+            status: "error",
+            error: self.code(),
+            message: self.public_message(),
+            field: self.field(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+    use serde_json::Value;
+
+    use super::*;
+
+    async fn render(error: AppError) -> (StatusCode, Option<String>, Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, retry, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn validation_errors_carry_the_field() {
+        let (status, retry, body) = render(AppError::Body(BodyError::Invalid {
+            field: "results[3].confidence".into(),
+            reason: "must be between 0 and 1, not 1.5".into(),
+        }))
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(retry, None);
+        assert_eq!(body["status"], "error");
+        assert_eq!(body["error"], "validation_failed");
+        assert_eq!(body["field"], "results[3].confidence");
+        assert_eq!(
+            body["message"],
+            "results[3].confidence: must be between 0 and 1, not 1.5"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_outage_is_503_with_retry_after_and_no_detail() {
+        let (status, retry, body) = render(AppError::Store(StoreError::Unavailable(
+            "connect to 10.0.0.5:5432 refused".into(),
+        )))
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some(RETRY_AFTER_SECONDS));
+        assert_eq!(body["error"], "store_unavailable");
+        assert!(!body["message"].as_str().unwrap().contains("10.0.0.5"));
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_detail() {
+        let (status, _, body) = render(AppError::Store(StoreError::Refused(
+            "SQL 23514 at x".into(),
+        )))
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"], "internal_error");
+        assert!(!body.to_string().contains("23514"));
+    }
+
+    #[tokio::test]
+    async fn signature_errors_are_401_with_distinct_codes() {
+        let (status, _, body) = render(SignatureError::Missing.into()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("missing_signature"))
+        );
+        let (status, _, body) = render(SignatureError::Mismatch.into()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_signature"))
+        );
+    }
+}

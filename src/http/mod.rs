@@ -1,0 +1,111 @@
+//! The HTTP surface: every route is listed here, each resource's module owns
+//! its handlers, and the middleware stack is assembled in one place.
+
+mod error;
+mod extract;
+mod health;
+mod jobs;
+mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use error::AppError;
+pub use extract::API_KEY_HEADER;
+pub use jobs::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use webhooks::PATH as WEBHOOK_PATH;
+
+use crate::config::{ApiKeys, Config, WebhookSecrets};
+use crate::store::JobStore;
+
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn JobStore>,
+    pub webhook_secrets: Arc<WebhookSecrets>,
+    pub api_keys: Arc<ApiKeys>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl AppState {
+    pub fn new(config: &Config, store: Arc<dyn JobStore>) -> Self {
+        Self {
+            store,
+            webhook_secrets: Arc::new(config.webhook_secrets.clone()),
+            api_keys: Arc::new(config.api_keys.clone()),
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: config.request_timeout,
+        }
+    }
+}
+
+/// The whole application as a `Router`, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let observability = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::Internal("a handler panicked".to_owned()).into_response()
+        }));
+
+    Router::new()
+        .merge(webhooks::router())
+        .merge(jobs::router())
+        .merge(health::router())
+        .fallback(|| async { AppError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(observability)
+        .with_state(state)
+}
+
+/// The request's span: route template (not the raw path, which holds ids),
+/// method and request id. Headers are never recorded: they carry secrets.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %request.method(), route, request_id)
+}
+
+/// Answers in our error shape when a request runs past `REQUEST_TIMEOUT_SECONDS`.
+/// A timed-out ingest may still commit; the engine's retry is idempotent.
+async fn request_timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => AppError::Timeout {
+            seconds: state.request_timeout.as_secs(),
+        }
+        .into_response(),
+    }
+}

@@ -1,0 +1,105 @@
+//! The storage seam: what the handlers need from the database, and nothing
+//! about HTTP servers. The production backend is PostgREST (Supabase).
+
+mod postgrest;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+pub use self::postgrest::PostgrestStore;
+use crate::config::ClientScope;
+use crate::domain::CompletedJob;
+
+/// The schema level this binary needs (`rosetta_webhook_schema_version()`).
+pub const REQUIRED_SCHEMA_VERSION: i64 = 1;
+
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Applies a webhook in one transaction. `Ok` means it is committed.
+    async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError>;
+
+    /// The job, if it exists and `scope` may read it. Another client's job
+    /// and an unknown job look the same: `None`.
+    async fn job(&self, job_id: Uuid, scope: &ClientScope)
+        -> Result<Option<JobRecord>, StoreError>;
+
+    /// Up to `limit` results of a job ordered by `product_id`, starting after
+    /// `after_product_id`.
+    async fn results_page(
+        &self,
+        job_id: Uuid,
+        after_product_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ResultRecord>, StoreError>;
+
+    /// The store answers and its schema is at least [`REQUIRED_SCHEMA_VERSION`].
+    async fn check_ready(&self) -> Result<(), StoreError>;
+}
+
+/// What the ingest transaction reports back.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IngestReceipt {
+    pub job_id: Uuid,
+    /// The job's status after the webhook (a late `partial` leaves `completed`).
+    pub status: String,
+    pub results_stored: u64,
+    /// The webhook's status ranked below the job's: results stored, status kept.
+    pub stale: bool,
+}
+
+/// A job row as the poll endpoint shows it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct JobRecord {
+    pub job_id: Uuid,
+    pub client_id: Option<String>,
+    pub status: String,
+    pub total_products: Option<i64>,
+    pub completed_products: i64,
+    pub failed_products: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+    pub metadata: Value,
+}
+
+impl JobRecord {
+    /// Columns to select, in the names the struct deserialises.
+    pub const COLUMNS: &'static str = "job_id,client_id,status,total_products,completed_products,\
+        failed_products,created_at,updated_at,completed_at,metadata";
+}
+
+/// A stored result as the poll endpoint shows it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ResultRecord {
+    pub product_id: String,
+    pub product_description: Option<String>,
+    pub hts_code: Option<String>,
+    pub hts_description: Option<String>,
+    pub confidence: Option<f64>,
+    pub duty_rate: Option<f64>,
+    pub source: Option<String>,
+    pub section_301_applies: Option<bool>,
+    pub pga_flags: Vec<String>,
+    pub extra: Map<String, Value>,
+}
+
+impl ResultRecord {
+    pub const COLUMNS: &'static str = "product_id,product_description,hts_code,hts_description,\
+        confidence,duty_rate,source,section_301_applies,pga_flags,extra";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Could not reach the store, or it answered with a server error or
+    /// timed out: nothing is known to be committed, the caller should retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answers but the migrations are not applied (or are older).
+    #[error("store schema missing or outdated: {0}")]
+    SchemaMissing(String),
+    /// The store refused the request: a bug on our side, not the client's.
+    #[error("store refused the request: {0}")]
+    Refused(String),
+}

@@ -1,0 +1,255 @@
+//! The store on Supabase / PostgREST, through `postgrest` (postgrest-rs).
+//!
+//! Ingest is one `/rpc/ingest_classification_webhook` call (one transaction);
+//! reads are filtered selects. The crate pins reqwest 0.11 internally; its
+//! types are only used through method calls here, never named.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use postgrest::Postgrest;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{
+    IngestReceipt, JobRecord, JobStore, ResultRecord, StoreError, REQUIRED_SCHEMA_VERSION,
+};
+use crate::config::{ClientScope, StoreConfig};
+use crate::domain::{ClassificationResult, CompletedJob};
+
+pub struct PostgrestStore {
+    client: Postgrest,
+    timeout: Duration,
+}
+
+impl PostgrestStore {
+    pub fn new(config: &StoreConfig, timeout: Duration) -> Self {
+        let mut client = Postgrest::new(config.rest_url.clone());
+        if let Some(key) = &config.apikey {
+            client = client.insert_header("apikey", key.expose_secret());
+        }
+        if let Some(jwt) = &config.bearer {
+            client =
+                client.insert_header("Authorization", format!("Bearer {}", jwt.expose_secret()));
+        }
+        Self { client, timeout }
+    }
+
+    /// Sends one request and decodes its JSON body, sorting failures into
+    /// "retry later" (unavailable, schema missing) and "our bug" (refused).
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: postgrest::Builder,
+    ) -> Result<T, StoreError> {
+        let response = request
+            .build()
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe_transport_error(&e)))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe_transport_error(&e)))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&body).map_err(|e| {
+                StoreError::Refused(format!("unexpected PostgREST response body: {e}"))
+            });
+        }
+        Err(classify_failure(status, &body))
+    }
+}
+
+fn describe_transport_error(error: &dyn std::error::Error) -> String {
+    // reqwest's Display omits the cause ("error sending request"); walk it.
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// PostgREST answers errors as `{"code", "message", "details", "hint"}`.
+fn classify_failure(status: u16, body: &[u8]) -> StoreError {
+    let error: Map<String, Value> = serde_json::from_slice(body).unwrap_or_default();
+    let code = error.get("code").and_then(Value::as_str).unwrap_or("");
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
+    let detail = format!("HTTP {status} {code}: {message}");
+    match (status, code) {
+        // Function or table unknown to PostgREST's schema cache / to Postgres.
+        (_, "PGRST202" | "PGRST205" | "42883" | "42P01" | "42703") => {
+            StoreError::SchemaMissing(detail)
+        }
+        (401 | 403, _) => StoreError::Unavailable(format!(
+            "{detail} (PostgREST refused our credentials: check SUPABASE_SERVICE_ROLE_KEY)"
+        )),
+        (500.., _) => StoreError::Unavailable(detail),
+        _ => StoreError::Refused(detail),
+    }
+}
+
+/// The normalised payload `ingest_classification_webhook(payload jsonb)` reads.
+#[derive(Serialize)]
+struct IngestPayload<'a> {
+    job_id: Uuid,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_products: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_products: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_products: Option<u32>,
+    metadata: &'a Map<String, Value>,
+    extra: &'a Map<String, Value>,
+    results: &'a [ClassificationResult],
+}
+
+#[derive(Serialize)]
+struct IngestArgs<'a> {
+    payload: IngestPayload<'a>,
+}
+
+impl<'a> From<&'a CompletedJob> for IngestArgs<'a> {
+    fn from(job: &'a CompletedJob) -> Self {
+        IngestArgs {
+            payload: IngestPayload {
+                job_id: job.job_id,
+                status: job.status.as_str(),
+                client_id: job.client_id.as_deref(),
+                callback_url: job.callback_url.as_deref(),
+                total_products: job.progress.total,
+                completed_products: job.progress.completed,
+                failed_products: job.progress.failed,
+                metadata: &job.metadata,
+                extra: &job.extra,
+                results: &job.results,
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for PostgrestStore {
+    async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError> {
+        let args = serde_json::to_string(&IngestArgs::from(job))
+            .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
+        self.send(self.client.rpc("ingest_classification_webhook", args))
+            .await
+    }
+
+    async fn job(
+        &self,
+        job_id: Uuid,
+        scope: &ClientScope,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        let mut request = self
+            .client
+            .from("classification_jobs")
+            .select(JobRecord::COLUMNS)
+            .eq("job_id", job_id.to_string());
+        if let ClientScope::Client(client_id) = scope {
+            request = request.eq("client_id", client_id);
+        }
+        let rows: Vec<JobRecord> = self.send(request).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn results_page(
+        &self,
+        job_id: Uuid,
+        after_product_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ResultRecord>, StoreError> {
+        let mut request = self
+            .client
+            .from("classification_results")
+            .select(ResultRecord::COLUMNS)
+            .eq("job_id", job_id.to_string())
+            .order("product_id.asc")
+            .limit(limit.max(1));
+        if let Some(after) = after_product_id {
+            request = request.gt("product_id", after);
+        }
+        self.send(request).await
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .send(self.client.rpc("rosetta_webhook_schema_version", "{}"))
+            .await?;
+        if version < REQUIRED_SCHEMA_VERSION {
+            return Err(StoreError::SchemaMissing(format!(
+                "schema version {version}, this build needs {REQUIRED_SCHEMA_VERSION}: apply migrations/"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_sorted_by_what_the_caller_should_do() {
+        let missing_fn = br#"{"code":"PGRST202","message":"Could not find the function"}"#;
+        assert!(matches!(
+            classify_failure(404, missing_fn),
+            StoreError::SchemaMissing(_)
+        ));
+        let db_down = br#"{"code":"PGRST001","message":"Database client error"}"#;
+        assert!(matches!(
+            classify_failure(503, db_down),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            classify_failure(401, b"{}"),
+            StoreError::Unavailable(_)
+        ));
+        let check = br#"{"code":"23514","message":"violates check constraint"}"#;
+        match classify_failure(400, check) {
+            StoreError::Refused(detail) => assert!(detail.contains("23514"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        match classify_failure(502, b"<html>bad gateway</html>") {
+            StoreError::Unavailable(detail) => assert!(detail.contains("bad gateway")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn payload_carries_only_what_the_webhook_had() {
+        let body = br#"{"job_id":"3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b","status":"partial",
+            "metadata":{"completed":3},"results":[{"product_id":"p","pga_flags":["FDA"]}]}"#;
+        let job = CompletedJob::from_json(body).unwrap();
+        let encoded = serde_json::to_value(IngestArgs::from(&job)).unwrap();
+        let payload = &encoded["payload"];
+        assert_eq!(payload["status"], "partial");
+        assert_eq!(payload["completed_products"], 3);
+        for absent in [
+            "client_id",
+            "callback_url",
+            "total_products",
+            "failed_products",
+        ] {
+            assert!(payload.get(absent).is_none(), "{absent} should be absent");
+        }
+        assert_eq!(payload["results"][0]["pga_flags"][0], "FDA");
+        assert_eq!(payload["results"][0]["hts_code"], Value::Null);
+    }
+}
