@@ -1,0 +1,9 @@
+//! Integration tests: the real service, a real PostgREST 12 and the
+//! machine's real PostgreSQL (a fresh database per test process).
+
+mod binary;
+mod health;
+mod jobs;
+mod outage;
+mod support;
+mod webhooks;

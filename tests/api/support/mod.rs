@@ -1,0 +1,241 @@
+//! `TestApp`: the real service on a loopback port, against the real stack,
+//! with helpers to send signed webhooks, poll jobs and read stored rows.
+
+pub mod stack;
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use rosetta_webhook::config::{ApiKeys, Config, LogFormat, StoreConfig, WebhookSecrets};
+use rosetta_webhook::http::{API_KEY_HEADER, WEBHOOK_PATH};
+use rosetta_webhook::signature;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub use stack::{shared, Postgrest, TestDb};
+
+pub const PRIMARY_SECRET: &str = "primary-webhook-secret";
+pub const SECONDARY_SECRET: &str = "secondary-webhook-secret";
+pub const RETIRED_SECRET: &str = "retired-webhook-secret";
+pub const ACME_KEY: &str = "acme-key-0123456789abcdef";
+pub const GLOBEX_KEY: &str = "globex-key-0123456789abcdef";
+pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
+pub const FLASK_ERA_KEY: &str = "flask-era-bare-key";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: &'static TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// The configuration every test starts from.
+pub fn test_config(postgrest_url: &str) -> Config {
+    Config {
+        host: "127.0.0.1".into(),
+        port: 0,
+        webhook_secrets: WebhookSecrets::new(vec![PRIMARY_SECRET.into(), SECONDARY_SECRET.into()])
+            .unwrap(),
+        api_keys: ApiKeys::parse(&format!(
+            "acme:{ACME_KEY},globex:{GLOBEX_KEY},*:{ADMIN_KEY},{FLASK_ERA_KEY}"
+        ))
+        .unwrap(),
+        store: StoreConfig::postgrest(postgrest_url, Some(&stack::service_role_jwt())),
+        max_body_bytes: rosetta_webhook::config::DEFAULT_MAX_BODY_BYTES,
+        request_timeout: Duration::from_secs(30),
+        store_timeout: Duration::from_secs(10),
+        log_format: LogFormat::Pretty,
+    }
+}
+
+impl TestApp {
+    /// The service against the shared stack.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// As `spawn`, with the configuration adjusted first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let stack = shared();
+        let mut config = test_config(&stack.postgrest.url());
+        adjust(&mut config);
+        Self::start(config, &stack.db).await
+    }
+
+    pub async fn start(config: Config, db: &'static TestDb) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(rosetta_webhook::run(listener, config, async {
+            let _ = rx.await;
+        }));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Signs `body` with the primary secret and posts it.
+    pub async fn post_webhook(&self, body: &Value) -> Response {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let signature = signature::sign(PRIMARY_SECRET.as_bytes(), &bytes);
+        self.post_raw(bytes, Some(&signature)).await
+    }
+
+    /// Posts exact bytes with an exact signature header (or none).
+    pub async fn post_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        signature: Option<&str>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(format!("{}{WEBHOOK_PATH}", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-webhook-signature", signature);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn poll(&self, job_id: &str, key: Option<&str>, query: &str) -> Response {
+        let mut request = self
+            .client
+            .get(format!("{}/api/v1/jobs/{job_id}{query}", self.address));
+        if let Some(key) = key {
+            request = request.header(API_KEY_HEADER, key);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The job row as stored, every column, or null.
+    pub fn job_row(&self, job_id: &str) -> Value {
+        self.db.json(&format!(
+            "select row_to_json(j) from classification_jobs j where job_id = '{job_id}'"
+        ))
+    }
+
+    /// Every result row of the job as stored, ordered by product_id.
+    pub fn result_rows(&self, job_id: &str) -> Vec<Value> {
+        match self.db.json(&format!(
+            "select json_agg(r order by product_id) from classification_results r \
+             where job_id = '{job_id}'"
+        )) {
+            Value::Array(rows) => rows,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Stops the service and waits for it to finish draining.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn json_body(response: Response, expected: StatusCode) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, expected, "body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A realistic result as the engine sends it.
+pub fn result(product_id: &str, index: usize) -> Value {
+    const CATALOGUE: [(&str, &str, &str, f64, &[&str]); 4] = [
+        (
+            "Men's cotton knit T-shirt",
+            "6109.10.00",
+            "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
+            0.167,
+            &[],
+        ),
+        (
+            "Stainless steel kitchen knife",
+            "8211.91.50",
+            "Knives with fixed blades: Table knives having fixed blades: Other",
+            0.005,
+            &[],
+        ),
+        (
+            "Roasted coffee beans, not decaffeinated",
+            "0901.21.00",
+            "Coffee, roasted: Not decaffeinated",
+            0.0,
+            &["FDA"],
+        ),
+        (
+            "Lithium-ion battery pack for e-bikes",
+            "8507.60.00",
+            "Lithium-ion accumulators",
+            0.034,
+            &["DOT", "EPA"],
+        ),
+    ];
+    let (description, hts, hts_description, duty, flags) = CATALOGUE[index % CATALOGUE.len()];
+    json!({
+        "product_id": product_id,
+        "product_description": description,
+        "hts_code": hts,
+        "hts_description": hts_description,
+        "confidence": 0.5 + (index % 50) as f64 / 100.0,
+        "duty_rate": duty,
+        "source": if index % 3 == 0 { "gemini" } else { "rosetta" },
+        "section_301_applies": index % 2 == 0,
+        "pga_flags": flags,
+    })
+}
+
+/// A webhook body in the seed's shape with `n` results `SKU-00000`...
+pub fn webhook(job_id: &str, status: &str, n: usize) -> Value {
+    let results: Vec<Value> = (0..n).map(|i| result(&format!("SKU-{i:05}"), i)).collect();
+    json!({
+        "job_id": job_id,
+        "status": status,
+        "results": results,
+        "metadata": {
+            "total_products": n,
+            "completed": n,
+            "failed": 0,
+            "processing_time_ms": 12500,
+            "cost_usd": 0.15
+        }
+    })
+}
+
+pub fn new_job_id() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// Creates the job row the submission side would, before any webhook.
+pub fn create_pending_job(
+    db: &TestDb,
+    job_id: &str,
+    client_id: &str,
+    callback_url: &str,
+    total: i32,
+) {
+    db.scalar(&format!(
+        "insert into classification_jobs (job_id, client_id, callback_url, total_products, status) \
+         values ('{job_id}', '{client_id}', '{callback_url}', {total}, 'processing')"
+    ));
+}
