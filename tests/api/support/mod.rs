@@ -82,7 +82,11 @@ impl TestApp {
 
     /// Signs `body` with the primary secret and posts it.
     pub async fn post_webhook(&self, body: &Value) -> Response {
-        let bytes = serde_json::to_vec(body).unwrap();
+        self.post_signed(serde_json::to_vec(body).unwrap()).await
+    }
+
+    /// Signs exact bytes with the primary secret and posts them.
+    pub async fn post_signed(&self, bytes: Vec<u8>) -> Response {
         let signature = signature::sign(PRIMARY_SECRET.as_bytes(), &bytes);
         self.post_raw(bytes, Some(&signature)).await
     }
