@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-pub use self::postgrest::PostgrestStore;
+pub use self::postgrest::{ingest_rpc_body, PostgrestStore};
 use crate::config::ClientScope;
 use crate::domain::CompletedJob;
 

@@ -143,10 +143,16 @@ impl<'a> From<&'a CompletedJob> for IngestArgs<'a> {
     }
 }
 
+/// The JSON body of the `/rpc/ingest_classification_webhook` call for a job
+/// (public so the benchmark can call PostgREST directly with the same bytes).
+pub fn ingest_rpc_body(job: &CompletedJob) -> serde_json::Result<String> {
+    serde_json::to_string(&IngestArgs::from(job))
+}
+
 #[async_trait]
 impl JobStore for PostgrestStore {
     async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError> {
-        let args = serde_json::to_string(&IngestArgs::from(job))
+        let args = ingest_rpc_body(job)
             .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
         self.send(self.client.rpc("ingest_classification_webhook", args))
             .await

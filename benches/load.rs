@@ -1,0 +1,491 @@
+//! Load benchmark: the release service against the ceiling of its own stack.
+//!
+//! Starts a fresh database, a real PostgREST 12 and the release binary, then
+//! drives pre-generated, pre-signed requests at a fixed concurrency against:
+//!   (a) the service's webhook endpoint,
+//!   (b) the ingest function called directly on PostgREST with the same payloads,
+//!   (c) the service's poll endpoint for jobs stored in (a),
+//!   (d) the same reads made directly on PostgREST (job row + first results page),
+//! and prints one table. Traffic goes to 127.0.0.1 only and every loop is
+//! bounded by a request count.
+//!
+//!   cargo bench --bench load                       # all sizes, concurrency 32
+//!   cargo bench --bench load -- --sizes 50 --concurrency 32 --requests 2000
+
+#[path = "../tests/api/support/stack.rs"]
+#[allow(dead_code)]
+mod stack;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+use rosetta_webhook::domain::CompletedJob;
+use rosetta_webhook::signature;
+use rosetta_webhook::store::ingest_rpc_body;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const SECRET: &str = "bench-webhook-secret";
+const API_KEY: &str = "bench-api-key-0123456789";
+
+struct Options {
+    sizes: Vec<usize>,
+    concurrency: usize,
+    requests: Option<usize>,
+}
+
+impl Options {
+    fn parse() -> Self {
+        let mut options = Options {
+            sizes: vec![1, 50, 1000, 10_000],
+            concurrency: 32,
+            requests: None,
+        };
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut i = 0;
+        while i < args.len() {
+            let value = args.get(i + 1).cloned().unwrap_or_default();
+            match args[i].as_str() {
+                "--sizes" => {
+                    options.sizes = value
+                        .split(',')
+                        .map(|s| s.parse().expect("--sizes"))
+                        .collect();
+                    i += 1;
+                }
+                "--concurrency" => {
+                    options.concurrency = value.parse().expect("--concurrency");
+                    i += 1;
+                }
+                "--requests" => {
+                    options.requests = Some(value.parse().expect("--requests"));
+                    i += 1;
+                }
+                _ => {} // `cargo bench` passes --bench
+            }
+            i += 1;
+        }
+        options
+    }
+
+    /// Enough requests for stable percentiles, bounded by the bytes they carry.
+    fn requests_for(&self, size: usize) -> usize {
+        self.requests.unwrap_or(match size {
+            0..=100 => 2000,
+            101..=1000 => 200,
+            _ => 24,
+        })
+    }
+}
+
+/// One prepared HTTP request.
+struct Prepared {
+    method: Method,
+    url: String,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+}
+
+/// One bounded run: `requests` sent by `concurrency` workers.
+struct Outcome {
+    wall: Duration,
+    latencies: Vec<Duration>,
+    ok: usize,
+    errors: usize,
+}
+
+impl Outcome {
+    fn rps(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+    fn percentile_ms(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[index].as_secs_f64() * 1000.0
+    }
+}
+
+/// Sends each prepared request once; a "request" may be several HTTP calls
+/// sent one after the other (the direct reads mirror the service's two).
+async fn drive(client: &reqwest::Client, work: Vec<Vec<Prepared>>, concurrency: usize) -> Outcome {
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, work, next) = (client.clone(), work.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(calls) = work.get(index) else { break };
+                let begun = Instant::now();
+                let mut ok = true;
+                for call in calls {
+                    let mut request = client
+                        .request(call.method.clone(), &call.url)
+                        .headers(call.headers.clone());
+                    if let Some(body) = &call.body {
+                        request = request.body(body.clone());
+                    }
+                    ok &= match request.send().await {
+                        Ok(response) => {
+                            let success = response.status().is_success();
+                            success && response.bytes().await.is_ok()
+                        }
+                        Err(_) => false,
+                    };
+                }
+                results.push((begun.elapsed(), ok));
+            }
+            results
+        }));
+    }
+    let mut outcome = Outcome {
+        wall: Duration::ZERO,
+        latencies: Vec::new(),
+        ok: 0,
+        errors: 0,
+    };
+    for worker in workers {
+        for (latency, ok) in worker.await.unwrap() {
+            outcome.latencies.push(latency);
+            if ok {
+                outcome.ok += 1;
+            } else {
+                outcome.errors += 1;
+            }
+        }
+    }
+    outcome.wall = started.elapsed();
+    outcome
+}
+
+fn webhook_body(job_id: Uuid, size: usize, run_tag: &str) -> Value {
+    let results: Vec<Value> = (0..size)
+        .map(|i| {
+            json!({
+                "product_id": format!("SKU-{i:06}"),
+                "product_description": "Men's 100% cotton knit crew-neck T-shirt, short sleeves",
+                "hts_code": "6109.10.00",
+                "hts_description": "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
+                "confidence": 0.92,
+                "duty_rate": 0.167,
+                "source": if i % 3 == 0 { "gemini" } else { "rosetta" },
+                "section_301_applies": i % 2 == 0,
+                "pga_flags": if i % 5 == 0 { json!(["FDA"]) } else { json!([]) },
+            })
+        })
+        .collect();
+    json!({
+        "job_id": job_id,
+        "status": "completed",
+        "client_id": "bench",
+        "results": results,
+        "metadata": {"total_products": size, "completed": size, "failed": 0,
+                     "processing_time_ms": 12500, "cost_usd": 0.15, "bench_run": run_tag}
+    })
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Jobs tagged `run_tag` whose every result is stored.
+fn fully_stored(db: &stack::TestDb, run_tag: &str, size: usize) -> usize {
+    db.scalar(&format!(
+        "select count(*) from classification_jobs j where metadata->>'bench_run' = '{run_tag}' \
+         and (select count(*) from classification_results r where r.job_id = j.job_id) = {size}"
+    ))
+    .parse()
+    .unwrap()
+}
+
+struct Service {
+    child: Child,
+    url: String,
+}
+
+impl Service {
+    fn start(postgrest_url: &str) -> Self {
+        let port = stack::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_rosetta-webhook"))
+            .env_clear()
+            .current_dir(std::env::temp_dir())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("WEBHOOK_SECRET", SECRET)
+            .env("API_KEYS", format!("bench:{API_KEY}"))
+            .env("POSTGREST_URL", postgrest_url)
+            .env("SUPABASE_SERVICE_ROLE_KEY", stack::service_role_jwt())
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the service");
+        let service = Service {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !answers_200(&format!("{}/readyz", service.url)) {
+            assert!(Instant::now() < deadline, "service did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        service
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Resets the kernel's peak-RSS mark so each scenario reports its own peak.
+    fn reset_peak(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking readiness probe, so start-up needs no second HTTP client.
+fn answers_200(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+        return false;
+    };
+    let mut response = String::new();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .is_ok()
+        && stream.read_to_string(&mut response).is_ok()
+        && response.starts_with("HTTP/1.1 200")
+}
+
+struct Row {
+    scenario: String,
+    size: usize,
+    outcome: Outcome,
+    peak_rss_mib: Option<f64>,
+    stored: Option<(usize, usize)>,
+}
+
+#[tokio::main]
+async fn main() {
+    let options = Options::parse();
+    let db = stack::TestDb::migrated("bench");
+    let postgrest = stack::Postgrest::start(&db);
+    let service = Service::start(&postgrest.url());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .build()
+        .unwrap();
+    let jwt = stack::service_role_jwt();
+    let bearer = format!("Bearer {jwt}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss_mib = service.status_kib("VmRSS:") as f64 / 1024.0;
+    let run = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let c = options.concurrency;
+    let mut rows: Vec<Row> = Vec::new();
+
+    for &size in &options.sizes {
+        let n = options.requests_for(size);
+        let tag_a = format!("{run}-a-{size}");
+        let tag_b = format!("{run}-b-{size}");
+
+        // Generation happens here, outside every measured loop.
+        let mut service_jobs = Vec::with_capacity(n);
+        let webhooks: Vec<Vec<Prepared>> = (0..n)
+            .map(|_| {
+                let job_id = Uuid::new_v4();
+                service_jobs.push(job_id);
+                let body = serde_json::to_vec(&webhook_body(job_id, size, &tag_a)).unwrap();
+                let sig = signature::sign(SECRET.as_bytes(), &body);
+                vec![Prepared {
+                    method: Method::POST,
+                    url: format!("{}/api/v1/webhooks/classification-complete", service.url),
+                    headers: headers(&[
+                        ("x-webhook-signature", &sig),
+                        ("content-type", "application/json"),
+                    ]),
+                    body: Some(body),
+                }]
+            })
+            .collect();
+        let direct_ingests: Vec<Vec<Prepared>> = (0..n)
+            .map(|_| {
+                let body = serde_json::to_vec(&webhook_body(Uuid::new_v4(), size, &tag_b)).unwrap();
+                let job = CompletedJob::from_json(&body).unwrap();
+                vec![Prepared {
+                    method: Method::POST,
+                    url: format!("{}/rpc/ingest_classification_webhook", postgrest.url()),
+                    headers: headers(&[
+                        ("authorization", &bearer),
+                        ("content-type", "application/json"),
+                    ]),
+                    body: Some(ingest_rpc_body(&job).unwrap().into_bytes()),
+                }]
+            })
+            .collect();
+
+        service.reset_peak();
+        let outcome = drive(&client, webhooks, c).await;
+        let peak = service.status_kib("VmHWM:") as f64 / 1024.0;
+        let stored = (fully_stored(&db, &tag_a, size), outcome.ok);
+        rows.push(Row {
+            scenario: "(a) service webhook".into(),
+            size,
+            outcome,
+            peak_rss_mib: Some(peak),
+            stored: Some(stored),
+        });
+
+        let outcome = drive(&client, direct_ingests, c).await;
+        let stored = (fully_stored(&db, &tag_b, size), outcome.ok);
+        rows.push(Row {
+            scenario: "(b) PostgREST rpc (ceiling)".into(),
+            size,
+            outcome,
+            peak_rss_mib: None,
+            stored: Some(stored),
+        });
+
+        let page = size.min(1000) + 1;
+        let polls: Vec<Vec<Prepared>> = (0..n)
+            .map(|i| {
+                let job_id = service_jobs[i % service_jobs.len()];
+                vec![Prepared {
+                    method: Method::GET,
+                    url: format!("{}/api/v1/jobs/{job_id}", service.url),
+                    headers: headers(&[("x-api-key", API_KEY)]),
+                    body: None,
+                }]
+            })
+            .collect();
+        let direct_reads: Vec<Vec<Prepared>> = (0..n)
+            .map(|i| {
+                let job_id = service_jobs[i % service_jobs.len()];
+                let auth = headers(&[("authorization", &bearer)]);
+                let mut page_headers = auth.clone();
+                page_headers.insert("range", HeaderValue::from_str(&format!("0-{}", page - 1)).unwrap());
+                vec![
+                    Prepared {
+                        method: Method::GET,
+                        url: format!("{}/classification_jobs?select=job_id,client_id,status,total_products,completed_products,failed_products,created_at,updated_at,completed_at,metadata&job_id=eq.{job_id}&client_id=eq.bench", postgrest.url()),
+                        headers: auth,
+                        body: None,
+                    },
+                    Prepared {
+                        method: Method::GET,
+                        url: format!("{}/classification_results?select=product_id,product_description,hts_code,hts_description,confidence,duty_rate,source,section_301_applies,pga_flags,extra&job_id=eq.{job_id}&order=product_id.asc", postgrest.url()),
+                        headers: page_headers,
+                        body: None,
+                    },
+                ]
+            })
+            .collect();
+        service.reset_peak();
+        let outcome = drive(&client, polls, c).await;
+        let peak = service.status_kib("VmHWM:") as f64 / 1024.0;
+        rows.push(Row {
+            scenario: "(c) service poll".into(),
+            size,
+            outcome,
+            peak_rss_mib: Some(peak),
+            stored: None,
+        });
+        let outcome = drive(&client, direct_reads, c).await;
+        rows.push(Row {
+            scenario: "(d) PostgREST reads (ceiling)".into(),
+            size,
+            outcome,
+            peak_rss_mib: None,
+            stored: None,
+        });
+    }
+
+    print_table(&rows, c, idle_rss_mib);
+}
+
+fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
+    println!();
+    println!(
+        "concurrency {concurrency}; service idle RSS {idle_rss_mib:.1} MiB; {} CPUs",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!("| scenario | results/webhook | requests | req/s | p50 ms | p99 ms | errors | peak RSS MiB | stored/acked |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let o = &row.outcome;
+        println!(
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {} |",
+            row.scenario,
+            row.size,
+            o.latencies.len(),
+            o.rps(),
+            o.percentile_ms(0.5),
+            o.percentile_ms(0.99),
+            o.errors,
+            row.peak_rss_mib
+                .map(|m| format!("{m:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            row.stored
+                .map(|(s, a)| format!("{s}/{a}"))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    println!();
+    println!(
+        "| ratio | results/webhook | throughput service/ceiling | p99 service - ceiling (ms) |"
+    );
+    println!("|---|---:|---:|---:|");
+    for pair in rows.chunks(2) {
+        if let [service, ceiling] = pair {
+            let kind = if service.scenario.contains("webhook") {
+                "ingest"
+            } else {
+                "poll"
+            };
+            println!(
+                "| {kind} | {} | {:.2} | {:+.2} |",
+                service.size,
+                service.outcome.rps() / ceiling.outcome.rps(),
+                service.outcome.percentile_ms(0.99) - ceiling.outcome.percentile_ms(0.99),
+            );
+        }
+    }
+    let acked_equals_stored = rows
+        .iter()
+        .filter_map(|r| r.stored)
+        .all(|(stored, acked)| stored == acked);
+    println!();
+    println!("acknowledged == stored in every run: {acked_equals_stored}");
+}
