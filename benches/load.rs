@@ -231,6 +231,10 @@ impl Service {
             .env("API_KEYS", format!("bench:{API_KEY}"))
             .env("POSTGREST_URL", postgrest_url)
             .env("SUPABASE_SERVICE_ROLE_KEY", stack::service_role_jwt())
+            .env(
+                "CALLBACK_SIGNING_SECRET",
+                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            )
             .env("LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -9,6 +9,11 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use crate::delivery::schedule::{parse_duration, RetrySchedule, DEFAULT_SCHEDULE};
+use crate::delivery::ssrf::AddressPolicy;
+use crate::delivery::CallbackConfig;
+use crate::standard_webhooks::SigningSecret;
+
 /// Everything the service needs to run. Tests build it directly.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +26,7 @@ pub struct Config {
     pub request_timeout: Duration,
     pub store_timeout: Duration,
     pub log_format: LogFormat,
+    pub callbacks: CallbackConfig,
 }
 
 /// A configuration value that stops start-up.
@@ -231,7 +237,83 @@ impl Config {
             )?),
             store_timeout: Duration::from_secs(parse_number(&get, "STORE_TIMEOUT_SECONDS", 20)?),
             log_format: log_format_from(&get)?,
+            callbacks: callbacks_from(&get)?,
         })
+    }
+}
+
+fn callbacks_from(get: &impl Fn(&str) -> Option<String>) -> Result<CallbackConfig, ConfigError> {
+    let signing_secret = SigningSecret::parse(&get("CALLBACK_SIGNING_SECRET").ok_or_else(|| {
+        ConfigError::new(
+            "CALLBACK_SIGNING_SECRET",
+            "is required: callbacks are always signed (whsec_ followed by base64 of 24+ random bytes)",
+        )
+    })?)
+    .map_err(|reason| ConfigError::new("CALLBACK_SIGNING_SECRET", reason))?;
+    let schedule = RetrySchedule::parse(
+        &get("CALLBACK_RETRY_SCHEDULE").unwrap_or_else(|| DEFAULT_SCHEDULE.to_owned()),
+    )
+    .map_err(|reason| ConfigError::new("CALLBACK_RETRY_SCHEDULE", reason))?;
+    let allowed = get("CALLBACK_ALLOWED_NETWORKS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|cidr| !cidr.is_empty())
+        .map(|cidr| {
+            cidr.parse().map_err(|_| {
+                ConfigError::new(
+                    "CALLBACK_ALLOWED_NETWORKS",
+                    format!("`{cidr}` is not a CIDR network like 10.8.0.0/16"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let timeout = duration(get, "CALLBACK_TIMEOUT", "15s")?;
+    let lease = duration(get, "CALLBACK_LEASE", "60s")?;
+    if lease <= timeout {
+        return Err(ConfigError::new(
+            "CALLBACK_LEASE",
+            "must be longer than CALLBACK_TIMEOUT, or a slow attempt could be sent twice at once",
+        ));
+    }
+    Ok(CallbackConfig {
+        signing_secret,
+        schedule,
+        policy: AddressPolicy {
+            allowed,
+            allow_http: flag(get, "CALLBACK_ALLOW_HTTP")?,
+        },
+        timeout,
+        lease,
+        poll_interval: duration(get, "CALLBACK_POLL_INTERVAL", "2s")?,
+        concurrency: parse_number(get, "CALLBACK_CONCURRENCY", 16)?,
+    })
+}
+
+fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let raw = get(variable).unwrap_or_else(|| default.to_owned());
+    match parse_duration(raw.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(ConfigError::new(variable, "must be longer than zero")),
+        Err(reason) => Err(ConfigError::new(variable, reason)),
+    }
+}
+
+fn flag(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<bool, ConfigError> {
+    match get(variable).as_deref().map(str::trim) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            variable,
+            format!("must be true or false, not `{other}`"),
+        )),
     }
 }
 
@@ -321,9 +403,14 @@ mod tests {
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
-    const BASE: [(&str, &str); 2] = [
+    const CALLBACK_SECRET: (&str, &str) = (
+        "CALLBACK_SIGNING_SECRET",
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+    );
+    const BASE: [(&str, &str); 3] = [
         ("WEBHOOK_SECRET", "s3cret"),
         ("POSTGREST_URL", "http://127.0.0.1:3000"),
+        CALLBACK_SECRET,
     ];
 
     fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
@@ -332,7 +419,8 @@ mod tests {
 
     #[test]
     fn missing_webhook_secret_names_the_variable() {
-        let err = config(&[("POSTGREST_URL", "http://127.0.0.1:3000")]).unwrap_err();
+        let err =
+            config(&[("POSTGREST_URL", "http://127.0.0.1:3000"), CALLBACK_SECRET]).unwrap_err();
         assert_eq!(err.variable, "WEBHOOK_SECRET");
         assert!(err
             .to_string()
@@ -344,6 +432,7 @@ mod tests {
         let err = config(&[
             ("WEBHOOK_SECRET", "old,,new"),
             ("POSTGREST_URL", "http://x"),
+            CALLBACK_SECRET,
         ])
         .unwrap_err();
         assert_eq!(err.variable, "WEBHOOK_SECRET");
@@ -401,6 +490,7 @@ mod tests {
             ("WEBHOOK_SECRET", "s"),
             ("SUPABASE_URL", "https://abc.supabase.co/"),
             ("SUPABASE_KEY", "eyJhbGciOi.x.y"),
+            CALLBACK_SECRET,
         ])
         .unwrap();
         assert_eq!(c.store.rest_url, "https://abc.supabase.co/rest/v1");
@@ -415,6 +505,7 @@ mod tests {
             ("SUPABASE_URL", "https://abc.supabase.co"),
             ("SUPABASE_SERVICE_ROLE_KEY", "sb_secret_abc"),
             ("SUPABASE_KEY", "eyJ.ignored.alias"),
+            CALLBACK_SECRET,
         ])
         .unwrap();
         assert_eq!(c.store.apikey.unwrap().expose_secret(), "sb_secret_abc");
@@ -423,13 +514,21 @@ mod tests {
 
     #[test]
     fn store_must_be_chosen_once() {
-        let none = config(&[("WEBHOOK_SECRET", "s")]).unwrap_err();
+        let none = config(&[("WEBHOOK_SECRET", "s"), CALLBACK_SECRET]).unwrap_err();
         assert_eq!(none.variable, "SUPABASE_URL");
         let both = config(&with(&[("SUPABASE_URL", "https://a.supabase.co")])).unwrap_err();
         assert_eq!(both.variable, "POSTGREST_URL");
-        let no_key = config(&[("WEBHOOK_SECRET", "s"), ("SUPABASE_URL", "https://a.co")]);
+        let no_key = config(&[
+            ("WEBHOOK_SECRET", "s"),
+            ("SUPABASE_URL", "https://a.co"),
+            CALLBACK_SECRET,
+        ]);
         assert_eq!(no_key.unwrap_err().variable, "SUPABASE_SERVICE_ROLE_KEY");
-        let bad_url = config(&[("WEBHOOK_SECRET", "s"), ("POSTGREST_URL", "ftp://a")]);
+        let bad_url = config(&[
+            ("WEBHOOK_SECRET", "s"),
+            ("POSTGREST_URL", "ftp://a"),
+            CALLBACK_SECRET,
+        ]);
         assert_eq!(bad_url.unwrap_err().variable, "POSTGREST_URL");
     }
 
@@ -457,6 +556,38 @@ mod tests {
         );
         let cloud_run = config(&with(&[("K_SERVICE", "rosetta-webhook")])).unwrap();
         assert_eq!(cloud_run.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn callback_settings_are_validated() {
+        let c = config(&BASE).unwrap().callbacks;
+        assert_eq!(c.schedule.max_attempts(), 8);
+        assert_eq!(c.timeout, Duration::from_secs(15));
+        assert!(!c.policy.allow_http);
+        assert!(c.policy.allowed.is_empty());
+        let c = config(&with(&[
+            ("CALLBACK_RETRY_SCHEDULE", "100ms,1s"),
+            ("CALLBACK_ALLOW_HTTP", "true"),
+            ("CALLBACK_ALLOWED_NETWORKS", "127.0.0.0/8, ::1/128"),
+        ]))
+        .unwrap()
+        .callbacks;
+        assert_eq!(c.schedule.max_attempts(), 3);
+        assert!(c.policy.allow_http);
+        assert_eq!(c.policy.allowed.len(), 2);
+        for (variable, value) in [
+            ("CALLBACK_SIGNING_SECRET", "not-whsec"),
+            ("CALLBACK_RETRY_SCHEDULE", "5s,soon"),
+            ("CALLBACK_ALLOW_HTTP", "yes"),
+            ("CALLBACK_ALLOWED_NETWORKS", "127.0.0.1"),
+            ("CALLBACK_TIMEOUT", "0s"),
+            ("CALLBACK_LEASE", "10s"),
+        ] {
+            let err = config(&with(&[(variable, value)])).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+        }
+        let missing = config(&BASE[..2]).unwrap_err();
+        assert_eq!(missing.variable, "CALLBACK_SIGNING_SECRET");
     }
 
     #[test]

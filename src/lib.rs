@@ -1,13 +1,17 @@
 //! rosetta-webhook: receives AskRosetta's signed classification-complete
-//! webhooks, stores them in Supabase (PostgREST), and answers clients' polls.
+//! webhooks, stores them in Supabase (PostgREST), forwards them to the
+//! client's callback URL through a durable outbox, and answers polls.
 //!
-//! Data flows one way: `http` → `domain` → `store`. The binary (`main.rs`)
-//! only reads configuration and calls [`run`].
+//! Data flows one way: `http` → `domain` → `store` (→ `delivery`). The
+//! binary (`main.rs`) only reads configuration and calls [`run`].
 
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod http;
+pub mod representation;
 pub mod signature;
+pub mod standard_webhooks;
 pub mod store;
 pub mod telemetry;
 
@@ -16,57 +20,95 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::delivery::ssrf::{Resolver, SystemResolver};
+use crate::delivery::DeliveryWorker;
 use crate::http::AppState;
 use crate::store::{JobStore, PostgrestStore};
 
-/// How long in-flight requests may take to finish after shutdown begins;
-/// Cloud Run kills the instance 10 s after SIGTERM.
+/// How long in-flight requests and callback attempts may take to finish
+/// after shutdown begins; Cloud Run kills the instance 10 s after SIGTERM.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(9);
 
-/// The store the configuration names.
-pub fn store_from_config(config: &Config) -> Arc<dyn JobStore> {
-    Arc::new(PostgrestStore::new(&config.store, config.store_timeout))
+/// The parts of the service that talk to the outside world, replaceable in
+/// tests (a resolver with a fixed table, say).
+#[derive(Clone)]
+pub struct Dependencies {
+    pub store: Arc<dyn JobStore>,
+    pub resolver: Arc<dyn Resolver>,
+}
+
+impl Dependencies {
+    /// What the configuration names: PostgREST, and the system's DNS.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            store: Arc::new(PostgrestStore::new(&config.store, config.store_timeout)),
+            resolver: Arc::new(SystemResolver),
+        }
+    }
 }
 
 /// Serves the application on a listener the caller bound (tests bind
-/// `127.0.0.1:0`) until `shutdown` resolves, then drains in-flight requests
-/// for at most [`DRAIN_DEADLINE`].
+/// `127.0.0.1:0`) until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let store = store_from_config(&config);
-    serve(listener, AppState::new(&config, store), shutdown).await
+    let dependencies = Dependencies::from_config(&config);
+    serve(listener, config, dependencies, shutdown).await
 }
 
-/// As [`run`], with the store chosen by the caller.
+/// As [`run`], with the dependencies chosen by the caller. On shutdown: no
+/// new connections or callback claims; in-flight requests and attempts get
+/// [`DRAIN_DEADLINE`] to finish; leases still held are given back.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    config: Config,
+    dependencies: Dependencies,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if state.api_keys.is_empty() {
+    if config.api_keys.is_empty() {
         tracing::warn!("API_KEYS is empty: no client can poll jobs");
     }
+    let stopping = CancellationToken::new();
+    let deliveries = DeliveryWorker::new(
+        dependencies.store.clone(),
+        dependencies.resolver,
+        config.callbacks.clone(),
+    );
+    let mut worker = tokio::spawn(deliveries.clone().run(stopping.child_token()));
+    let state = AppState::new(&config, dependencies.store, deliveries.clone());
+
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let (draining_tx, mut draining_rx) = tokio::sync::watch::channel(false);
+    let signal = stopping.clone();
     let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
         shutdown.await;
-        tracing::info!("shutting down: no new connections, draining in-flight requests");
-        let _ = draining_tx.send(true);
+        tracing::info!("shutting down: no new connections or callback claims; draining");
+        signal.cancel();
     });
-    let deadline = async move {
-        let _ = draining_rx.wait_for(|draining| *draining).await;
+    let drain_deadline = async {
+        stopping.cancelled().await;
         tokio::time::sleep(DRAIN_DEADLINE).await;
     };
-    tokio::select! {
+    let served = tokio::select! {
         result = server => result,
-        _ = deadline => {
+        _ = drain_deadline => {
             tracing::warn!(seconds = DRAIN_DEADLINE.as_secs(), "drain deadline passed; exiting with requests in flight");
             Ok(())
         }
+    };
+    // The server may also have stopped on an error; stop the worker either way.
+    stopping.cancel();
+    if tokio::time::timeout(DRAIN_DEADLINE, &mut worker)
+        .await
+        .is_err()
+    {
+        worker.abort();
+        tracing::warn!("callback attempts still running at the deadline were abandoned; their leases are released");
     }
+    deliveries.release().await;
+    served
 }

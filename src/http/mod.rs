@@ -27,6 +27,7 @@ pub use jobs::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use webhooks::PATH as WEBHOOK_PATH;
 
 use crate::config::{ApiKeys, Config, WebhookSecrets};
+use crate::delivery::DeliveryWorker;
 use crate::store::JobStore;
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,12 +40,15 @@ pub struct AppState {
     pub api_keys: Arc<ApiKeys>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Woken after an ingest records a callback, so it goes out at once.
+    pub deliveries: DeliveryWorker,
 }
 
 impl AppState {
-    pub fn new(config: &Config, store: Arc<dyn JobStore>) -> Self {
+    pub fn new(config: &Config, store: Arc<dyn JobStore>, deliveries: DeliveryWorker) -> Self {
         Self {
             store,
+            deliveries,
             webhook_secrets: Arc::new(config.webhook_secrets.clone()),
             api_keys: Arc::new(config.api_keys.clone()),
             max_body_bytes: config.max_body_bytes,

@@ -38,6 +38,9 @@ async fn receive(
     let span = tracing::info_span!("ingest", job_id = %job.job_id, status = job.status.as_str());
     async move {
         let receipt = state.store.ingest(&job).await?;
+        if receipt.delivery_id.is_some() {
+            state.deliveries.wake();
+        }
         tracing::info!(
             results = job.results.len(),
             results_stored = receipt.results_stored,

@@ -3,8 +3,10 @@
 
 mod postgrest;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -13,7 +15,7 @@ use crate::config::ClientScope;
 use crate::domain::CompletedJob;
 
 /// The schema level this binary needs (`rosetta_webhook_schema_version()`).
-pub const REQUIRED_SCHEMA_VERSION: i64 = 1;
+pub const REQUIRED_SCHEMA_VERSION: i64 = 2;
 
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
@@ -36,6 +38,25 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// The store answers and its schema is at least [`REQUIRED_SCHEMA_VERSION`].
     async fn check_ready(&self) -> Result<(), StoreError>;
+
+    /// Leases up to `limit` due callback deliveries to `owner`.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DeliveryClaim>, StoreError>;
+
+    /// Records an attempt and ends the lease; `false` when `owner` had lost it.
+    async fn record_attempt(
+        &self,
+        delivery_id: Uuid,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives back every lease `owner` holds; returns how many.
+    async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError>;
 }
 
 /// What the ingest transaction reports back.
@@ -47,6 +68,9 @@ pub struct IngestReceipt {
     pub results_stored: u64,
     /// The webhook's status ranked below the job's: results stored, status kept.
     pub stale: bool,
+    /// The callback delivery this webhook recorded, if the job has a callback.
+    #[serde(default)]
+    pub delivery_id: Option<Uuid>,
 }
 
 /// A job row as the poll endpoint shows it.
@@ -62,12 +86,47 @@ pub struct JobRecord {
     pub updated_at: String,
     pub completed_at: Option<String>,
     pub metadata: Value,
+    /// The latest callback delivery first (at most one is read).
+    #[serde(default)]
+    pub callback_deliveries: Vec<CallbackStatus>,
 }
 
 impl JobRecord {
     /// Columns to select, in the names the struct deserialises.
     pub const COLUMNS: &'static str = "job_id,client_id,status,total_products,completed_products,\
-        failed_products,created_at,updated_at,completed_at,metadata";
+        failed_products,created_at,updated_at,completed_at,metadata,\
+        callback_deliveries(state,attempts,last_status,last_error,next_attempt_at,delivered_at)";
+}
+
+/// Where a job's callback stands, for the client debugging its endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct CallbackStatus {
+    pub state: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+/// A callback delivery leased to this instance.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeliveryClaim {
+    pub delivery_id: Uuid,
+    pub job_id: Uuid,
+    pub target_url: String,
+    /// Attempts made before this one.
+    pub attempts: i32,
+}
+
+/// One attempt's outcome, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub state: &'static str,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    /// When to try again; `None` for a final state.
+    pub retry_in: Option<Duration>,
 }
 
 /// A stored result as the poll endpoint shows it.

@@ -11,11 +11,12 @@ use postgrest::Postgrest;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
-    IngestReceipt, JobRecord, JobStore, ResultRecord, StoreError, REQUIRED_SCHEMA_VERSION,
+    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, ResultRecord, StoreError,
+    REQUIRED_SCHEMA_VERSION,
 };
 use crate::config::{ClientScope, StoreConfig};
 use crate::domain::{ClassificationResult, CompletedJob};
@@ -167,7 +168,9 @@ impl JobStore for PostgrestStore {
             .client
             .from("classification_jobs")
             .select(JobRecord::COLUMNS)
-            .eq("job_id", job_id.to_string());
+            .eq("job_id", job_id.to_string())
+            .order_with_options("created_at", Some("callback_deliveries"), false, false)
+            .foreign_table_limit(1, "callback_deliveries");
         if let ClientScope::Client(client_id) = scope {
             request = request.eq("client_id", client_id);
         }
@@ -204,6 +207,53 @@ impl JobStore for PostgrestStore {
             )));
         }
         Ok(())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DeliveryClaim>, StoreError> {
+        let args = json!({
+            "p_owner": owner,
+            "p_limit": limit,
+            "p_lease_seconds": lease.as_secs_f64(),
+        });
+        self.send(
+            self.client
+                .rpc("claim_callback_deliveries", args.to_string()),
+        )
+        .await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: Uuid,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let args = json!({
+            "p_delivery_id": delivery_id,
+            "p_owner": owner,
+            "p_state": attempt.state,
+            "p_status": attempt.http_status,
+            "p_error": attempt.error,
+            "p_retry_in_seconds": attempt.retry_in.map(|d| d.as_secs_f64()),
+        });
+        let recorded: Option<bool> = self
+            .send(self.client.rpc("record_callback_attempt", args.to_string()))
+            .await?;
+        Ok(recorded.unwrap_or(false))
+    }
+
+    async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError> {
+        let args = json!({ "p_owner": owner });
+        self.send(
+            self.client
+                .rpc("release_callback_deliveries", args.to_string()),
+        )
+        .await
     }
 }
 

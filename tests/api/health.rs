@@ -1,5 +1,7 @@
 //! Probes and the fallbacks for routes that do not exist.
 
+use std::sync::Arc;
+
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -18,9 +20,9 @@ async fn healthz_and_readyz_answer_on_a_migrated_store() {
 
 #[tokio::test]
 async fn readyz_is_503_when_the_migrations_are_missing() {
-    let db: &'static TestDb = Box::leak(Box::new(TestDb::unmigrated("bare")));
-    let postgrest = Postgrest::start(db);
-    let app = TestApp::start(test_config(&postgrest.url()), db).await;
+    let db = TestDb::unmigrated("bare");
+    let postgrest = Postgrest::start_with_pool(&db, 2);
+    let app = TestApp::spawn_on(Arc::new(Stack { db, postgrest }), |_| {}).await;
     assert_eq!(
         app.get("/healthz").await.status(),
         StatusCode::OK,

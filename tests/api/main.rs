@@ -2,6 +2,7 @@
 //! machine's real PostgreSQL (a fresh database per test process).
 
 mod binary;
+mod callbacks;
 mod health;
 mod jobs;
 mod outage;

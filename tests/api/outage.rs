@@ -7,9 +7,10 @@ use crate::support::*;
 
 #[tokio::test]
 async fn webhook_gets_503_while_postgrest_is_down_and_is_stored_after() {
-    let db = &shared().db;
-    let postgrest = Postgrest::start(db);
-    let app = TestApp::start(test_config(&postgrest.url()), db).await;
+    let stack = shared();
+    let postgrest = Postgrest::start(&stack.db);
+    let config = test_config(&postgrest.url());
+    let app = TestApp::start_with(config.clone(), test_dependencies(&config), stack).await;
     let job_id = new_job_id();
     let body = webhook(&job_id, "completed", 3);
 

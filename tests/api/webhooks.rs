@@ -23,7 +23,7 @@ async fn valid_webhook_is_acknowledged_and_every_column_is_stored() {
     body["results"][1]["alternatives"] = json!([{"hts_code": "8211.92.20", "confidence": 0.1}]);
     body["engine_version"] = json!("rosetta-2.4");
     body["client_id"] = json!("acme");
-    body["callback_url"] = json!("https://hooks.acme.example/rosetta");
+    body["callback_url"] = json!("http://127.0.0.1:9/hooks/acme");
 
     let receipt = json_body(app.post_webhook(&body).await, StatusCode::OK).await;
     assert_eq!(
@@ -40,7 +40,7 @@ async fn valid_webhook_is_acknowledged_and_every_column_is_stored() {
             "job_id": job_id,
             "client_id": "acme",
             "status": "completed",
-            "callback_url": "https://hooks.acme.example/rosetta",
+            "callback_url": "http://127.0.0.1:9/hooks/acme",
             "total_products": 2,
             "completed_products": 2,
             "failed_products": 0,
@@ -223,7 +223,13 @@ async fn a_late_partial_never_downgrades_a_completed_job() {
 async fn a_webhook_keeps_what_the_submission_side_stored() {
     let app = TestApp::spawn().await;
     let job_id = new_job_id();
-    create_pending_job(app.db, &job_id, "acme", "https://hooks.acme.example/cb", 2);
+    create_pending_job(
+        app.db(),
+        &job_id,
+        "acme",
+        "http://127.0.0.1:9/hooks/acme",
+        2,
+    );
     let created = app.job_row(&job_id);
 
     json_body(
@@ -233,7 +239,7 @@ async fn a_webhook_keeps_what_the_submission_side_stored() {
     .await;
     let job = app.job_row(&job_id);
     assert_eq!(job["client_id"], "acme");
-    assert_eq!(job["callback_url"], "https://hooks.acme.example/cb");
+    assert_eq!(job["callback_url"], "http://127.0.0.1:9/hooks/acme");
     assert_eq!(job["created_at"], created["created_at"]);
     assert_eq!(job["status"], "completed");
 }
@@ -248,7 +254,7 @@ async fn five_thousand_results_are_all_stored() {
     )
     .await;
     assert_eq!(receipt["results_stored"], 5000);
-    let stored = app.db.scalar(&format!(
+    let stored = app.db().scalar(&format!(
         "select count(distinct product_id) from classification_results where job_id = '{job_id}'"
     ));
     assert_eq!(stored, "5000");

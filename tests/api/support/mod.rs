@@ -1,19 +1,28 @@
 //! `TestApp`: the real service on a loopback port, against the real stack,
 //! with helpers to send signed webhooks, poll jobs and read stored rows.
 
+pub mod process;
+pub mod receiver;
 pub mod stack;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
 use rosetta_webhook::config::{ApiKeys, Config, LogFormat, StoreConfig, WebhookSecrets};
+use rosetta_webhook::delivery::schedule::RetrySchedule;
+use rosetta_webhook::delivery::ssrf::{AddressPolicy, StaticResolver};
+use rosetta_webhook::delivery::CallbackConfig;
 use rosetta_webhook::http::{API_KEY_HEADER, WEBHOOK_PATH};
 use rosetta_webhook::signature;
+use rosetta_webhook::standard_webhooks::SigningSecret;
+use rosetta_webhook::Dependencies;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-pub use stack::{shared, Postgrest, TestDb};
+pub use stack::{shared, Postgrest, Stack, TestDb};
 
 pub const PRIMARY_SECRET: &str = "primary-webhook-secret";
 pub const SECONDARY_SECRET: &str = "secondary-webhook-secret";
@@ -22,13 +31,24 @@ pub const ACME_KEY: &str = "acme-key-0123456789abcdef";
 pub const GLOBEX_KEY: &str = "globex-key-0123456789abcdef";
 pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 pub const FLASK_ERA_KEY: &str = "flask-era-bare-key";
+/// Callback signing secret of the tests (the Standard Webhooks spec's example).
+pub const CALLBACK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub db: &'static TestDb,
+    /// Where the rows are read from (and kept running while the app lives).
+    pub stack: Arc<Stack>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// The store the configuration names, and a resolver with an empty table:
+/// no test ever asks real DNS (a host name in a callback URL does not resolve).
+pub fn test_dependencies(config: &Config) -> Dependencies {
+    let mut dependencies = Dependencies::from_config(config);
+    dependencies.resolver = Arc::new(StaticResolver(HashMap::new()));
+    dependencies
 }
 
 /// The configuration every test starts from.
@@ -47,6 +67,19 @@ pub fn test_config(postgrest_url: &str) -> Config {
         request_timeout: Duration::from_secs(30),
         store_timeout: Duration::from_secs(10),
         log_format: LogFormat::Pretty,
+        callbacks: CallbackConfig {
+            signing_secret: SigningSecret::parse(CALLBACK_SECRET).unwrap(),
+            schedule: RetrySchedule::parse("200ms,200ms,200ms").unwrap(),
+            // Tests reach their receivers on 127.0.0.1 and nothing else.
+            policy: AddressPolicy {
+                allowed: vec!["127.0.0.1/32".parse().unwrap()],
+                allow_http: true,
+            },
+            timeout: Duration::from_secs(2),
+            lease: Duration::from_secs(4),
+            poll_interval: Duration::from_millis(100),
+            concurrency: 16,
+        },
     }
 }
 
@@ -58,26 +91,41 @@ impl TestApp {
 
     /// As `spawn`, with the configuration adjusted first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let stack = shared();
-        let mut config = test_config(&stack.postgrest.url());
-        adjust(&mut config);
-        Self::start(config, &stack.db).await
+        Self::spawn_on(shared(), adjust).await
     }
 
-    pub async fn start(config: Config, db: &'static TestDb) -> Self {
+    /// The service on `stack` (e.g. a `Stack::isolated` one).
+    pub async fn spawn_on(stack: Arc<Stack>, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(&stack.postgrest.url());
+        adjust(&mut config);
+        let dependencies = test_dependencies(&config);
+        Self::start_with(config, dependencies, stack).await
+    }
+
+    /// The service as configured; rows are read from `stack`'s database.
+    pub async fn start_with(config: Config, dependencies: Dependencies, stack: Arc<Stack>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
-        let server = tokio::spawn(rosetta_webhook::run(listener, config, async {
-            let _ = rx.await;
-        }));
+        let server = tokio::spawn(rosetta_webhook::serve(
+            listener,
+            config,
+            dependencies,
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             address,
             client: reqwest::Client::new(),
-            db,
+            stack,
             shutdown: Some(tx),
             server: Some(server),
         }
+    }
+
+    pub fn db(&self) -> &TestDb {
+        &self.stack.db
     }
 
     /// Signs `body` with the primary secret and posts it.
@@ -128,14 +176,14 @@ impl TestApp {
 
     /// The job row as stored, every column, or null.
     pub fn job_row(&self, job_id: &str) -> Value {
-        self.db.json(&format!(
+        self.db().json(&format!(
             "select row_to_json(j) from classification_jobs j where job_id = '{job_id}'"
         ))
     }
 
     /// Every result row of the job as stored, ordered by product_id.
     pub fn result_rows(&self, job_id: &str) -> Vec<Value> {
-        match self.db.json(&format!(
+        match self.db().json(&format!(
             "select json_agg(r order by product_id) from classification_results r \
              where job_id = '{job_id}'"
         )) {
@@ -228,6 +276,29 @@ pub fn webhook(job_id: &str, status: &str, n: usize) -> Value {
 
 pub fn new_job_id() -> String {
     Uuid::new_v4().to_string()
+}
+
+/// Polls (with the wildcard key) until the job's callback reaches a final
+/// state or `within` passes; returns the callback status.
+pub async fn wait_for_callback_state(
+    app: &TestApp,
+    job_id: &str,
+    states: &[&str],
+    within: Duration,
+) -> Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let job = json_body(app.poll(job_id, Some(ADMIN_KEY), "").await, StatusCode::OK).await;
+        let callback = job["callback"].clone();
+        if states.iter().any(|s| callback["state"] == *s) {
+            return callback;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "callback of {job_id} not in {states:?} after {within:?}: {callback}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Creates the job row the submission side would, before any webhook.

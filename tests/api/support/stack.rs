@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -143,14 +143,22 @@ fn drop_abandoned_databases() {
 pub struct Postgrest {
     pub port: u16,
     database: String,
+    pool: u32,
     child: Mutex<Option<Child>>,
 }
 
 impl Postgrest {
     pub fn start(db: &TestDb) -> Self {
+        Self::start_with_pool(db, 10)
+    }
+
+    /// `pool` database connections: small for per-test stacks, so several
+    /// of them stay well under PostgreSQL's connection limit.
+    pub fn start_with_pool(db: &TestDb, pool: u32) -> Self {
         let server = Self {
             port: free_port(),
             database: db.name.clone(),
+            pool,
             child: Mutex::new(None),
         };
         server.restart();
@@ -192,7 +200,7 @@ impl Postgrest {
             .env("PGRST_JWT_SECRET", JWT_SECRET)
             .env("PGRST_SERVER_HOST", "127.0.0.1")
             .env("PGRST_SERVER_PORT", self.port.to_string())
-            .env("PGRST_DB_POOL", "10")
+            .env("PGRST_DB_POOL", self.pool.to_string())
             .env("PGRST_LOG_LEVEL", "warn")
             .stdin(Stdio::piped())
             .stdout(log.try_clone().unwrap())
@@ -286,18 +294,31 @@ pub fn service_role_jwt() -> String {
     format!("{signing_input}.{signature}")
 }
 
-/// The stack shared by every test of this process: one fresh migrated
-/// database and one PostgREST. Tests use their own job ids, so they can share.
-pub struct SharedStack {
+/// A database and the PostgREST that serves it.
+pub struct Stack {
     pub db: TestDb,
     pub postgrest: Postgrest,
 }
 
-pub fn shared() -> &'static SharedStack {
-    static STACK: OnceLock<SharedStack> = OnceLock::new();
-    STACK.get_or_init(|| {
-        let db = TestDb::migrated("shared");
-        let postgrest = Postgrest::start(&db);
-        SharedStack { db, postgrest }
-    })
+impl Stack {
+    /// A stack of its own, for tests whose service instances must not share
+    /// the callback outbox with other tests' instances.
+    pub fn isolated(label: &str) -> Arc<Self> {
+        let db = TestDb::migrated(label);
+        let postgrest = Postgrest::start_with_pool(&db, 3);
+        Arc::new(Self { db, postgrest })
+    }
+}
+
+/// The stack shared by most tests of this process: one fresh migrated
+/// database and one PostgREST. Tests use their own job ids, so they can share.
+pub fn shared() -> Arc<Stack> {
+    static STACK: OnceLock<Arc<Stack>> = OnceLock::new();
+    STACK
+        .get_or_init(|| {
+            let db = TestDb::migrated("shared");
+            let postgrest = Postgrest::start(&db);
+            Arc::new(Stack { db, postgrest })
+        })
+        .clone()
 }

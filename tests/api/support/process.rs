@@ -1,0 +1,104 @@
+//! The release binary as a child process, configured through its
+//! environment exactly as Cloud Run would configure it.
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::stack::{free_port, service_role_jwt};
+use super::{ACME_KEY, ADMIN_KEY, CALLBACK_SECRET, PRIMARY_SECRET};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_rosetta-webhook");
+
+/// The binary with exactly `vars` as its environment, run in an empty
+/// directory so no developer `.env` is read.
+pub fn command(vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .envs(vars.iter().copied())
+        .current_dir(std::env::temp_dir());
+    command
+}
+
+pub struct ServiceProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl ServiceProcess {
+    /// Starts the binary against `postgrest_url` and waits until `/readyz`
+    /// answers 200. `overrides` replace or add variables. Callbacks may
+    /// reach 127.0.0.1 over plain http, nothing else.
+    pub async fn start(postgrest_url: &str, overrides: &[(&str, &str)]) -> Self {
+        let port = free_port().to_string();
+        let jwt = service_role_jwt();
+        let api_keys = format!("acme:{ACME_KEY},*:{ADMIN_KEY}");
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("HOST", "127.0.0.1"),
+            ("PORT", &port),
+            ("WEBHOOK_SECRET", PRIMARY_SECRET),
+            ("API_KEYS", &api_keys),
+            ("POSTGREST_URL", postgrest_url),
+            ("SUPABASE_SERVICE_ROLE_KEY", &jwt),
+            ("CALLBACK_SIGNING_SECRET", CALLBACK_SECRET),
+            ("CALLBACK_ALLOW_HTTP", "true"),
+            ("CALLBACK_ALLOWED_NETWORKS", "127.0.0.1/32"),
+            ("LOG_FORMAT", "json"),
+        ];
+        for (name, value) in overrides {
+            vars.retain(|(n, _)| n != name);
+            vars.push((name, value));
+        }
+        let child = command(&vars)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let service = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = client.get(format!("{}/readyz", service.url)).send().await;
+            if ready.map(|r| r.status().is_success()).unwrap_or(false) {
+                return service;
+            }
+            assert!(Instant::now() < deadline, "the binary never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, as Cloud Run sends it.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// SIGKILL: the instance dies with no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits for exit; returns the status and everything printed on stdout.
+    pub async fn wait(mut self) -> (ExitStatus, String) {
+        tokio::task::spawn_blocking(move || {
+            let status = self.child.wait().unwrap();
+            let mut stdout = String::new();
+            std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut stdout)
+                .unwrap();
+            (status, stdout)
+        })
+        .await
+        .unwrap()
+    }
+}
