@@ -176,9 +176,9 @@ fn webhook_body(job_id: Uuid, size: usize, run_tag: &str) -> Value {
                 "hts_description": "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
                 "confidence": 0.92,
                 "duty_rate": 0.167,
-                "source": if i % 3 == 0 { "gemini" } else { "rosetta" },
-                "section_301_applies": i % 2 == 0,
-                "pga_flags": if i % 5 == 0 { json!(["FDA"]) } else { json!([]) },
+                "source": if i.is_multiple_of(3) { "gemini" } else { "rosetta" },
+                "section_301_applies": i.is_multiple_of(2),
+                "pga_flags": if i.is_multiple_of(5) { json!(["FDA"]) } else { json!([]) },
             })
         })
         .collect();

@@ -2,8 +2,12 @@
 --
 -- Supabase-compatible: apply with `psql -v ON_ERROR_STOP=1 -f` or copy into
 -- `supabase/migrations/` unchanged. It expects the roles every Supabase
--- project has (anon, authenticated, service_role); scripts/test-db.sh creates
--- them on a plain PostgreSQL (PostgreSQL 13 or newer: gen_random_uuid()).
+-- project has (anon, authenticated, service_role); scripts/supabase-roles.sql
+-- creates them on a plain PostgreSQL (13 or newer: gen_random_uuid()).
+--
+-- Idempotent, and an upgrade for the Flask blueprint's tables: where they
+-- already exist, the columns they lack are added and the unique key that
+-- makes result upserts idempotent is created (see the end of this section).
 --
 -- Security model: RLS is enabled on every table and no policy exists for
 -- anon or authenticated, and their grants are revoked, so the public anon key
@@ -50,6 +54,49 @@ create table if not exists public.classification_results (
     constraint classification_results_job_product_key unique (job_id, product_id)
 );
 
+-- Upgrade path for tables the Flask blueprint created (its sketch had fewer
+-- columns and no unique key): `create table if not exists` left them as
+-- they were, so add what this service needs. No-ops on a fresh install.
+alter table public.classification_jobs
+    add column if not exists failed_products integer not null default 0,
+    add column if not exists updated_at timestamptz not null default now(),
+    add column if not exists extra jsonb not null default '{}'::jsonb;
+alter table public.classification_results
+    add column if not exists hts_description text,
+    add column if not exists section_301_applies boolean,
+    add column if not exists extra jsonb not null default '{}'::jsonb,
+    add column if not exists updated_at timestamptz not null default now();
+
+-- The blueprint's rows may hold nulls where this service keeps defaults.
+alter table public.classification_jobs
+    alter column completed_products set default 0,
+    alter column metadata set default '{}'::jsonb;
+alter table public.classification_results
+    alter column pga_flags set default '{}';
+update public.classification_jobs set completed_products = 0 where completed_products is null;
+update public.classification_jobs set metadata = '{}'::jsonb where metadata is null;
+update public.classification_results set pga_flags = '{}' where pga_flags is null;
+
+do $$
+begin
+    if not exists (
+        select 1 from pg_constraint
+        where conname = 'classification_results_job_product_key'
+          and conrelid = 'public.classification_results'::regclass
+    ) then
+        -- The blueprint's batch inserts may have stored a result twice; keep
+        -- the newest copy, which is what an upsert would have left.
+        delete from public.classification_results older
+        using public.classification_results newer
+        where older.job_id = newer.job_id
+          and older.product_id = newer.product_id
+          and (older.created_at, older.id::text) < (newer.created_at, newer.id::text);
+        alter table public.classification_results
+            add constraint classification_results_job_product_key unique (job_id, product_id);
+    end if;
+end
+$$;
+
 alter table public.classification_jobs enable row level security;
 alter table public.classification_results enable row level security;
 
@@ -76,6 +123,20 @@ as $$
     end
 $$;
 
+-- Called by the ingest, in its transaction, once the job row is final:
+-- returns the id of the callback delivery it recorded, if any. This
+-- migration records none; 20261203000100_callback_deliveries replaces it.
+create or replace function public.record_ingest_callback(
+    p_job_id uuid,
+    p_callback_url text,
+    p_payload jsonb
+)
+returns uuid
+language sql
+volatile
+set search_path = ''
+as $$ select null::uuid $$;
+
 -- The whole webhook in one transaction (one PostgREST /rpc/ round trip).
 --
 -- `payload` is the service's validated, normalised form of the webhook:
@@ -99,6 +160,7 @@ declare
     v_stale boolean;
     v_results_stored integer;
     v_job public.classification_jobs;
+    v_delivery_id uuid;
 begin
     if v_status not in ('partial', 'completed', 'failed') then
         raise exception 'invalid webhook status %', v_status using errcode = '22023';
@@ -142,15 +204,15 @@ begin
             when v_stale then total_products
             else coalesce((payload ->> 'total_products')::integer, total_products)
         end,
-        completed_products = greatest(completed_products,
+        completed_products = greatest(coalesce(completed_products, 0),
             coalesce((payload ->> 'completed_products')::integer, 0)),
         failed_products = greatest(failed_products,
             coalesce((payload ->> 'failed_products')::integer, 0)),
         -- A stale retry carries older metadata: keep the newer one.
         metadata = case when v_stale then metadata
-                        else metadata || coalesce(payload -> 'metadata', '{}'::jsonb) end,
+                        else coalesce(metadata, '{}'::jsonb) || coalesce(payload -> 'metadata', '{}'::jsonb) end,
         extra = case when v_stale then extra
-                     else extra || coalesce(payload -> 'extra', '{}'::jsonb) end,
+                     else coalesce(extra, '{}'::jsonb) || coalesce(payload -> 'extra', '{}'::jsonb) end,
         completed_at = coalesce(completed_at,
             case when not v_stale and public.classification_status_rank(v_status) = 3 then v_now end),
         updated_at = v_now
@@ -188,7 +250,10 @@ begin
         section_301_applies = excluded.section_301_applies,
         pga_flags = excluded.pga_flags,
         extra = excluded.extra,
-        updated_at = excluded.updated_at;
+        updated_at = excluded.updated_at
+    -- A stale webhook (a retry older than the job's status) adds the
+    -- products it carries that are missing, but never overwrites newer values.
+    where not v_stale;
     get diagnostics v_results_stored = row_count;
 
     -- An engine that sends no counters still shows progress: count what is stored.
@@ -201,16 +266,21 @@ begin
 
     select * into strict v_job from public.classification_jobs where job_id = v_job_id;
 
+    -- The callback seam: a later migration records the callback delivery
+    -- here, inside this transaction.
+    v_delivery_id := public.record_ingest_callback(v_job_id, v_job.callback_url, payload);
+
     return jsonb_build_object(
         'job_id', v_job_id,
         'status', v_job.status,
         'results_stored', v_results_stored,
-        'stale', v_stale
+        'stale', v_stale,
+        'delivery_id', v_delivery_id
     );
 end;
 $$;
 
--- What /readyz and `check` compare with the migrations the binary expects.
+-- The schema level, which /readyz compares with what the binary needs.
 create or replace function public.rosetta_webhook_schema_version()
 returns integer
 language sql
@@ -221,6 +291,8 @@ as $$ select 1 $$;
 revoke execute on function public.ingest_classification_webhook(jsonb) from public, anon, authenticated;
 revoke execute on function public.rosetta_webhook_schema_version() from public, anon, authenticated;
 revoke execute on function public.classification_status_rank(text) from public, anon, authenticated;
+revoke execute on function public.record_ingest_callback(uuid, text, jsonb) from public, anon, authenticated;
 grant execute on function public.ingest_classification_webhook(jsonb) to service_role;
 grant execute on function public.rosetta_webhook_schema_version() to service_role;
 grant execute on function public.classification_status_rank(text) to service_role;
+grant execute on function public.record_ingest_callback(uuid, text, jsonb) to service_role;

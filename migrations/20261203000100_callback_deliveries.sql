@@ -41,150 +41,30 @@ alter table public.callback_deliveries enable row level security;
 revoke all on table public.callback_deliveries from anon, authenticated;
 grant select, insert, update, delete on table public.callback_deliveries to service_role;
 
--- The ingest of 20261203000000, plus the callback outbox row (see there for the payload).
--- The whole webhook in one transaction (one PostgREST /rpc/ round trip).
---
--- `payload` is the service's validated, normalised form of the webhook:
---   job_id, status, client_id?, callback_url?, metadata (object),
---   extra (object: unknown top-level keys), total_products?,
---   completed_products?, failed_products?,
---   results: [{product_id, product_description, hts_code, hts_description,
---              confidence, duty_rate, source, section_301_applies,
---              pga_flags, extra}]
--- Absent optional fields keep what the job row already has.
-create or replace function public.ingest_classification_webhook(payload jsonb)
-returns jsonb
+-- Replaces the ingest's callback seam: the delivery is recorded in the
+-- ingest transaction, so a 200 to the engine implies it will be sent. One
+-- delivery per distinct webhook: the engine re-sending the same body adds none.
+create or replace function public.record_ingest_callback(
+    p_job_id uuid,
+    p_callback_url text,
+    p_payload jsonb
+)
+returns uuid
 language plpgsql
-security invoker
+volatile
 set search_path = ''
 as $$
 declare
-    v_job_id uuid := (payload ->> 'job_id')::uuid;
-    v_status text := payload ->> 'status';
-    v_now timestamptz := now();
-    v_stale boolean;
-    v_results_stored integer;
-    v_job public.classification_jobs;
     v_delivery_id uuid;
 begin
-    if v_status not in ('partial', 'completed', 'failed') then
-        raise exception 'invalid webhook status %', v_status using errcode = '22023';
+    if p_callback_url is null then
+        return null;
     end if;
-
-    -- Lock the job row (or create it) first so concurrent webhooks for one
-    -- job apply one after the other.
-    insert into public.classification_jobs as j (
-        job_id, client_id, status, callback_url, total_products,
-        completed_products, failed_products, created_at, updated_at,
-        completed_at, metadata, extra
-    ) values (
-        v_job_id,
-        payload ->> 'client_id',
-        v_status,
-        payload ->> 'callback_url',
-        (payload ->> 'total_products')::integer,
-        coalesce((payload ->> 'completed_products')::integer, 0),
-        coalesce((payload ->> 'failed_products')::integer, 0),
-        v_now,
-        v_now,
-        case when public.classification_status_rank(v_status) = 3 then v_now end,
-        coalesce(payload -> 'metadata', '{}'::jsonb),
-        coalesce(payload -> 'extra', '{}'::jsonb)
-    )
-    on conflict (job_id) do nothing;
-
-    select * into strict v_job
-    from public.classification_jobs
-    where job_id = v_job_id
-    for update;
-
-    v_stale := public.classification_status_rank(v_status)
-             < public.classification_status_rank(v_job.status);
-
-    update public.classification_jobs set
-        client_id = coalesce(payload ->> 'client_id', client_id),
-        callback_url = coalesce(payload ->> 'callback_url', callback_url),
-        status = case when v_stale then status else v_status end,
-        total_products = case
-            when v_stale then total_products
-            else coalesce((payload ->> 'total_products')::integer, total_products)
-        end,
-        completed_products = greatest(completed_products,
-            coalesce((payload ->> 'completed_products')::integer, 0)),
-        failed_products = greatest(failed_products,
-            coalesce((payload ->> 'failed_products')::integer, 0)),
-        -- A stale retry carries older metadata: keep the newer one.
-        metadata = case when v_stale then metadata
-                        else metadata || coalesce(payload -> 'metadata', '{}'::jsonb) end,
-        extra = case when v_stale then extra
-                     else extra || coalesce(payload -> 'extra', '{}'::jsonb) end,
-        completed_at = coalesce(completed_at,
-            case when not v_stale and public.classification_status_rank(v_status) = 3 then v_now end),
-        updated_at = v_now
-    where job_id = v_job_id;
-
-    insert into public.classification_results as r (
-        job_id, product_id, product_description, hts_code, hts_description,
-        confidence, duty_rate, source, section_301_applies, pga_flags, extra,
-        created_at, updated_at
-    )
-    select
-        v_job_id, x.product_id, x.product_description, x.hts_code, x.hts_description,
-        x.confidence, x.duty_rate, x.source, x.section_301_applies,
-        coalesce(x.pga_flags, '{}'), coalesce(x.extra, '{}'::jsonb),
-        v_now, v_now
-    from jsonb_to_recordset(coalesce(payload -> 'results', '[]'::jsonb)) as x (
-        product_id text,
-        product_description text,
-        hts_code text,
-        hts_description text,
-        confidence double precision,
-        duty_rate double precision,
-        source text,
-        section_301_applies boolean,
-        pga_flags text[],
-        extra jsonb
-    )
-    on conflict (job_id, product_id) do update set
-        product_description = excluded.product_description,
-        hts_code = excluded.hts_code,
-        hts_description = excluded.hts_description,
-        confidence = excluded.confidence,
-        duty_rate = excluded.duty_rate,
-        source = excluded.source,
-        section_301_applies = excluded.section_301_applies,
-        pga_flags = excluded.pga_flags,
-        extra = excluded.extra,
-        updated_at = excluded.updated_at;
-    get diagnostics v_results_stored = row_count;
-
-    -- An engine that sends no counters still shows progress: count what is stored.
-    if payload -> 'completed_products' is null then
-        update public.classification_jobs set
-            completed_products = greatest(completed_products,
-                (select count(*) from public.classification_results where job_id = v_job_id))
-        where job_id = v_job_id;
-    end if;
-
-    select * into strict v_job from public.classification_jobs where job_id = v_job_id;
-
-    -- The callback is recorded in the same transaction, so a 200 to the
-    -- engine implies it will be delivered. One delivery per distinct
-    -- webhook: the engine re-sending the same body adds none.
-    if v_job.callback_url is not null then
-        insert into public.callback_deliveries (job_id, webhook_digest, target_url)
-        values (v_job_id, md5(payload::text), v_job.callback_url)
-        on conflict (job_id, webhook_digest) do nothing
-        returning delivery_id into v_delivery_id;
-    end if;
-
-    return jsonb_build_object(
-        'job_id', v_job_id,
-        'status', v_job.status,
-        'results_stored', v_results_stored,
-        'stale', v_stale,
-        'delivery_id', v_delivery_id
-    );
+    insert into public.callback_deliveries (job_id, webhook_digest, target_url)
+    values (p_job_id, md5(p_payload::text), p_callback_url)
+    on conflict (job_id, webhook_digest) do nothing
+    returning delivery_id into v_delivery_id;
+    return v_delivery_id;
 end;
 $$;
 

@@ -32,6 +32,19 @@ use crate::store::{JobStore, PostgrestStore};
 /// after shutdown begins; Cloud Run kills the instance 10 s after SIGTERM.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(9);
 
+/// An error with its causes, `outer: inner: root`; reqwest's own Display
+/// stops at "error sending request", which says nothing of why.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The parts of the service that talk to the outside world, replaceable in
 /// tests (a resolver with a fixed table, say).
 #[derive(Clone)]

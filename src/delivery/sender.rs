@@ -51,7 +51,7 @@ pub async fn send(
         Err(e) if e.is_timeout() => {
             return no_answer(format!("no answer within {} s", timeout.as_secs()))
         }
-        Err(e) => return no_answer(describe(&e)),
+        Err(e) => return no_answer(crate::error_chain(&e)),
     };
     let status = response.status().as_u16();
     let retry_after = response
@@ -122,15 +122,4 @@ fn no_answer(error: String) -> Attempt {
         result: AttemptResult::NoAnswer,
         error: Some(error),
     }
-}
-
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

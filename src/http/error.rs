@@ -111,7 +111,8 @@ impl AppError {
                 "internal error; it has been logged".to_owned()
             }
             Self::Store(_) => {
-                "the job store is unavailable; nothing was stored, retry later".to_owned()
+                "the job store is unavailable; retry later (a retried webhook is applied once)"
+                    .to_owned()
             }
             other => other.to_string(),
         }

@@ -80,7 +80,9 @@ pub struct JobRecord {
     pub client_id: Option<String>,
     pub status: String,
     pub total_products: Option<i64>,
+    #[serde(deserialize_with = "null_as_default")]
     pub completed_products: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub failed_products: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -140,8 +142,20 @@ pub struct ResultRecord {
     pub duty_rate: Option<f64>,
     pub source: Option<String>,
     pub section_301_applies: Option<bool>,
+    #[serde(deserialize_with = "null_as_default")]
     pub pga_flags: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub extra: Map<String, Value>,
+}
+
+/// Rows written by the Flask blueprint, or by hand, may hold null where
+/// this service always writes a value; read those as the empty value.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl ResultRecord {
@@ -161,4 +175,32 @@ pub enum StoreError {
     /// The store refused the request: a bug on our side, not the client's.
     #[error("store refused the request: {0}")]
     Refused(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn rows_with_nulls_from_the_flask_era_still_read() {
+        let result: ResultRecord = serde_json::from_value(json!({
+            "product_id": "A", "product_description": null, "hts_code": "6109.10.00",
+            "hts_description": null, "confidence": null, "duty_rate": null, "source": null,
+            "section_301_applies": null, "pga_flags": null, "extra": null
+        }))
+        .unwrap();
+        assert!(result.pga_flags.is_empty());
+        assert!(result.extra.is_empty());
+        let job: JobRecord = serde_json::from_value(json!({
+            "job_id": "0b7e3c1a-5d2f-4e8a-9c6b-1a2b3c4d5e6f", "client_id": null,
+            "status": "processing", "total_products": 3, "completed_products": null,
+            "failed_products": null, "created_at": "2026-01-01T00:00:00+00:00",
+            "updated_at": "2026-01-01T00:00:00+00:00", "completed_at": null, "metadata": null
+        }))
+        .unwrap();
+        assert_eq!((job.completed_products, job.failed_products), (0, 0));
+        assert!(job.callback_deliveries.is_empty());
+    }
 }

@@ -50,12 +50,12 @@ impl PostgrestStore {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| StoreError::Unavailable(describe_transport_error(&e)))?;
+            .map_err(|e| StoreError::Unavailable(crate::error_chain(&e)))?;
         let status = response.status().as_u16();
         let body = response
             .bytes()
             .await
-            .map_err(|e| StoreError::Unavailable(describe_transport_error(&e)))?;
+            .map_err(|e| StoreError::Unavailable(crate::error_chain(&e)))?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&body).map_err(|e| {
                 StoreError::Refused(format!("unexpected PostgREST response body: {e}"))
@@ -63,18 +63,6 @@ impl PostgrestStore {
         }
         Err(classify_failure(status, &body))
     }
-}
-
-fn describe_transport_error(error: &dyn std::error::Error) -> String {
-    // reqwest's Display omits the cause ("error sending request"); walk it.
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// PostgREST answers errors as `{"code", "message", "details", "hint"}`.

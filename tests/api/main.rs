@@ -5,6 +5,7 @@ mod binary;
 mod callbacks;
 mod health;
 mod jobs;
+mod migrations;
 mod outage;
 mod support;
 mod webhooks;

@@ -198,7 +198,9 @@ async fn a_late_partial_never_downgrades_a_completed_job() {
     let completed = app.job_row(&job_id);
 
     let mut late = webhook(&job_id, "partial", 0);
-    late["results"] = json!([result("SKU-LATE", 7)]);
+    let mut older_copy = result("SKU-00000", 0);
+    older_copy["hts_code"] = json!("0000.00.00");
+    late["results"] = json!([older_copy, result("SKU-LATE", 7)]);
     late["metadata"] = json!({"total_products": 3, "completed": 1, "failed": 0, "stage": "old"});
     let receipt = json_body(app.post_webhook(&late).await, StatusCode::OK).await;
     assert_eq!(receipt["job_status"], "completed");

@@ -104,6 +104,11 @@ impl TestApp {
 
     /// The service as configured; rows are read from `stack`'s database.
     pub async fn start_with(config: Config, dependencies: Dependencies, stack: Arc<Stack>) -> Self {
+        // The service's logs, shown with a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("info")
+            .try_init();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
@@ -251,8 +256,8 @@ pub fn result(product_id: &str, index: usize) -> Value {
         "hts_description": hts_description,
         "confidence": 0.5 + (index % 50) as f64 / 100.0,
         "duty_rate": duty,
-        "source": if index % 3 == 0 { "gemini" } else { "rosetta" },
-        "section_301_applies": index % 2 == 0,
+        "source": if index.is_multiple_of(3) { "gemini" } else { "rosetta" },
+        "section_301_applies": index.is_multiple_of(2),
         "pga_flags": flags,
     })
 }

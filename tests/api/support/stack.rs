@@ -80,6 +80,12 @@ impl TestDb {
     /// A database with the roles and every file of `migrations/`, in order.
     pub fn migrated(label: &str) -> Self {
         let db = Self::unmigrated(label);
+        db.apply_migrations();
+        db
+    }
+
+    /// Applies every file of `migrations/` in name order, as an operator would.
+    pub fn apply_migrations(&self) {
         let mut migrations: Vec<PathBuf> = std::fs::read_dir(project_root().join("migrations"))
             .expect("migrations/ exists")
             .map(|entry| entry.unwrap().path())
@@ -87,9 +93,8 @@ impl TestDb {
             .collect();
         migrations.sort();
         for migration in migrations {
-            db.run_file(&migration);
+            self.run_file(&migration);
         }
-        db
     }
 
     fn run_file(&self, path: &Path) {
