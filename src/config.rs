@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -152,9 +153,50 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// Where the data lives: a PostgREST endpoint, with the credentials to send.
+/// Where the data lives: Supabase / a plain PostgREST, or the embedded
+/// SQLite store (the zero-setup default when neither URL is set).
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Postgrest(PostgrestConfig),
+    /// One database file on this machine (`DATABASE_PATH`).
+    Sqlite {
+        path: PathBuf,
+    },
+}
+
+/// `DATABASE_PATH` when it is not set.
+pub const DEFAULT_DATABASE_PATH: &str = "./rosetta-webhook.db";
+
+impl StoreConfig {
+    /// Supabase: see [`PostgrestConfig::supabase`].
+    pub fn supabase(project_url: &str, key: &str) -> Self {
+        Self::Postgrest(PostgrestConfig::supabase(project_url, key))
+    }
+
+    /// A plain PostgREST: see [`PostgrestConfig::postgrest`].
+    pub fn postgrest(url: &str, jwt: Option<&str>) -> Self {
+        Self::Postgrest(PostgrestConfig::postgrest(url, jwt))
+    }
+
+    /// The embedded SQLite store in the file at `path`.
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        Self::Sqlite { path: path.into() }
+    }
+}
+
+/// Names the store for people (logs, `check`); never shows a credential.
+impl fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Postgrest(config) => write!(f, "PostgREST at {}", config.rest_url),
+            Self::Sqlite { path } => write!(f, "SQLite at {}", path.display()),
+        }
+    }
+}
+
+/// A PostgREST endpoint, with the credentials to send.
 #[derive(Clone)]
-pub struct StoreConfig {
+pub struct PostgrestConfig {
     /// Base URL of the PostgREST API (for Supabase: `SUPABASE_URL/rest/v1`).
     pub rest_url: String,
     /// Sent as the `apikey` header (Supabase's gateway wants it on every call).
@@ -163,7 +205,7 @@ pub struct StoreConfig {
     pub bearer: Option<SecretString>,
 }
 
-impl StoreConfig {
+impl PostgrestConfig {
     /// Supabase: a legacy JWT key (`eyJ...`) goes in both headers; a new
     /// secret key (`sb_secret_...`) in `apikey` only, since Supabase refuses
     /// it as a bearer token.
@@ -187,9 +229,9 @@ impl StoreConfig {
     }
 }
 
-impl fmt::Debug for StoreConfig {
+impl fmt::Debug for PostgrestConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreConfig")
+        f.debug_struct("PostgrestConfig")
             .field("rest_url", &self.rest_url)
             .field("apikey", &self.apikey.as_ref().map(|_| "[redacted]"))
             .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
@@ -319,12 +361,28 @@ fn flag(
 
 fn store_from(get: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, ConfigError> {
     let key = get("SUPABASE_SERVICE_ROLE_KEY").or_else(|| get("SUPABASE_KEY"));
-    match (get("SUPABASE_URL"), get("POSTGREST_URL")) {
-        (Some(_), Some(_)) => Err(ConfigError::new(
-            "POSTGREST_URL",
-            "set either SUPABASE_URL or POSTGREST_URL, not both",
-        )),
-        (Some(url), None) => {
+    let database_path = get("DATABASE_PATH");
+    let url = match (get("SUPABASE_URL"), get("POSTGREST_URL")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "POSTGREST_URL",
+                "set either SUPABASE_URL or POSTGREST_URL, not both",
+            ))
+        }
+        (Some(url), None) => Some(("SUPABASE_URL", url)),
+        (None, Some(url)) => Some(("POSTGREST_URL", url)),
+        (None, None) => None,
+    };
+    if let (Some((variable, _)), Some(_)) = (&url, &database_path) {
+        return Err(ConfigError::new(
+            "DATABASE_PATH",
+            format!(
+                "is for the embedded SQLite store, but {variable} is set too: unset one of them"
+            ),
+        ));
+    }
+    match url {
+        Some(("SUPABASE_URL", url)) => {
             check_http_url("SUPABASE_URL", &url)?;
             let key = key.ok_or_else(|| {
                 ConfigError::new(
@@ -334,15 +392,51 @@ fn store_from(get: &impl Fn(&str) -> Option<String>) -> Result<StoreConfig, Conf
             })?;
             Ok(StoreConfig::supabase(&url, &key))
         }
-        (None, Some(url)) => {
-            check_http_url("POSTGREST_URL", &url)?;
+        Some((variable, url)) => {
+            check_http_url(variable, &url)?;
             Ok(StoreConfig::postgrest(&url, key.as_deref()))
         }
-        (None, None) => Err(ConfigError::new(
-            "SUPABASE_URL",
-            "is required (or POSTGREST_URL for a plain PostgREST)",
-        )),
+        None => sqlite_from(get, key.is_some(), database_path),
     }
+}
+
+/// Neither URL is set: the embedded SQLite store, unless the rest of the
+/// environment says a remote store was meant (then silently keeping the data
+/// in a local file would lose it).
+fn sqlite_from(
+    get: &impl Fn(&str) -> Option<String>,
+    has_store_key: bool,
+    database_path: Option<String>,
+) -> Result<StoreConfig, ConfigError> {
+    if has_store_key {
+        return Err(ConfigError::new(
+            "SUPABASE_URL",
+            "is required when SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_KEY) is set \
+             (or POSTGREST_URL); unset the key to use the embedded SQLite store",
+        ));
+    }
+    let Some(path) = database_path else {
+        if get("K_SERVICE").is_some() {
+            return Err(ConfigError::new(
+                "SUPABASE_URL",
+                "is required on Cloud Run (K_SERVICE is set): the embedded SQLite store would \
+                 keep the data on the instance's ephemeral disk; set DATABASE_PATH to use it anyway",
+            ));
+        }
+        return Ok(StoreConfig::sqlite(DEFAULT_DATABASE_PATH));
+    };
+    let path = PathBuf::from(path.trim());
+    if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
+        return Err(ConfigError::new(
+            "DATABASE_PATH",
+            format!(
+                "`{}` is a folder; name the database file, e.g. {}",
+                path.display(),
+                path.join("rosetta-webhook.db").display()
+            ),
+        ));
+    }
+    Ok(StoreConfig::sqlite(path))
 }
 
 fn check_http_url(variable: &'static str, raw: &str) -> Result<(), ConfigError> {
@@ -393,6 +487,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -493,9 +589,10 @@ mod tests {
             CALLBACK_SECRET,
         ])
         .unwrap();
-        assert_eq!(c.store.rest_url, "https://abc.supabase.co/rest/v1");
-        assert_eq!(c.store.apikey.unwrap().expose_secret(), "eyJhbGciOi.x.y");
-        assert_eq!(c.store.bearer.unwrap().expose_secret(), "eyJhbGciOi.x.y");
+        let store = postgrest(c.store);
+        assert_eq!(store.rest_url, "https://abc.supabase.co/rest/v1");
+        assert_eq!(store.apikey.unwrap().expose_secret(), "eyJhbGciOi.x.y");
+        assert_eq!(store.bearer.unwrap().expose_secret(), "eyJhbGciOi.x.y");
     }
 
     #[test]
@@ -508,14 +605,20 @@ mod tests {
             CALLBACK_SECRET,
         ])
         .unwrap();
-        assert_eq!(c.store.apikey.unwrap().expose_secret(), "sb_secret_abc");
-        assert!(c.store.bearer.is_none());
+        let store = postgrest(c.store);
+        assert_eq!(store.apikey.unwrap().expose_secret(), "sb_secret_abc");
+        assert!(store.bearer.is_none());
+    }
+
+    fn postgrest(store: StoreConfig) -> PostgrestConfig {
+        match store {
+            StoreConfig::Postgrest(config) => config,
+            other => panic!("expected PostgREST, got {other:?}"),
+        }
     }
 
     #[test]
-    fn store_must_be_chosen_once() {
-        let none = config(&[("WEBHOOK_SECRET", "s"), CALLBACK_SECRET]).unwrap_err();
-        assert_eq!(none.variable, "SUPABASE_URL");
+    fn store_urls_must_not_conflict() {
         let both = config(&with(&[("SUPABASE_URL", "https://a.supabase.co")])).unwrap_err();
         assert_eq!(both.variable, "POSTGREST_URL");
         let no_key = config(&[
@@ -530,6 +633,49 @@ mod tests {
             CALLBACK_SECRET,
         ]);
         assert_eq!(bad_url.unwrap_err().variable, "POSTGREST_URL");
+        let url_and_path = config(&with(&[("DATABASE_PATH", "/tmp/x.db")])).unwrap_err();
+        assert_eq!(url_and_path.variable, "DATABASE_PATH");
+        assert!(
+            url_and_path.reason.contains("POSTGREST_URL"),
+            "{url_and_path}"
+        );
+    }
+
+    #[test]
+    fn without_a_url_the_store_is_sqlite_at_database_path() {
+        let local = [("WEBHOOK_SECRET", "s"), CALLBACK_SECRET];
+        let c = config(&local).unwrap();
+        assert!(
+            matches!(&c.store, StoreConfig::Sqlite { path } if path == Path::new(DEFAULT_DATABASE_PATH)),
+            "{:?}",
+            c.store
+        );
+        assert_eq!(c.store.to_string(), "SQLite at ./rosetta-webhook.db");
+        let c = config(&[local[0], local[1], ("DATABASE_PATH", "/var/lib/rw/jobs.db")]).unwrap();
+        assert!(
+            matches!(&c.store, StoreConfig::Sqlite { path } if path == Path::new("/var/lib/rw/jobs.db"))
+        );
+        let folder = config(&[local[0], local[1], ("DATABASE_PATH", "/var/lib/rw/")]).unwrap_err();
+        assert_eq!(folder.variable, "DATABASE_PATH");
+        assert!(folder.reason.contains("is a folder"), "{folder}");
+    }
+
+    #[test]
+    fn a_remote_store_meant_but_not_named_is_not_replaced_by_sqlite() {
+        let local = [("WEBHOOK_SECRET", "s"), CALLBACK_SECRET];
+        let key_only = config(&[local[0], local[1], ("SUPABASE_SERVICE_ROLE_KEY", "eyJ.x.y")]);
+        assert_eq!(key_only.unwrap_err().variable, "SUPABASE_URL");
+        let cloud_run = config(&[local[0], local[1], ("K_SERVICE", "rosetta-webhook")]);
+        let err = cloud_run.unwrap_err();
+        assert_eq!(err.variable, "SUPABASE_URL");
+        assert!(err.reason.contains("Cloud Run"), "{err}");
+        let chosen = config(&[
+            local[0],
+            local[1],
+            ("K_SERVICE", "rosetta-webhook"),
+            ("DATABASE_PATH", "/mnt/data/rw.db"),
+        ]);
+        assert!(matches!(chosen.unwrap().store, StoreConfig::Sqlite { .. }));
     }
 
     #[test]

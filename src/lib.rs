@@ -1,9 +1,11 @@
 //! rosetta-webhook: receives AskRosetta's signed classification-complete
-//! webhooks, stores them in Supabase (PostgREST), forwards them to the
-//! client's callback URL through a durable outbox, and answers polls.
+//! webhooks, stores them in Supabase (PostgREST) or an embedded SQLite file,
+//! forwards them to the client's callback URL through a durable outbox, and
+//! answers polls.
 //!
 //! Data flows one way: `http` → `domain` → `store` (→ `delivery`). The
-//! binary (`main.rs`) only reads configuration and calls [`run`].
+//! binary (`main.rs`, commands in `cli/`) reads configuration and calls
+//! [`serve`].
 
 pub mod config;
 pub mod delivery;
@@ -26,7 +28,7 @@ use crate::config::Config;
 use crate::delivery::ssrf::{Resolver, SystemResolver};
 use crate::delivery::DeliveryWorker;
 use crate::http::AppState;
-use crate::store::{JobStore, PostgrestStore};
+use crate::store::{JobStore, StoreError};
 
 /// How long in-flight requests and callback attempts may take to finish
 /// after shutdown begins; Cloud Run kills the instance 10 s after SIGTERM.
@@ -34,7 +36,7 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(9);
 
 /// An error with its causes, `outer: inner: root`; reqwest's own Display
 /// stops at "error sending request", which says nothing of why.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -54,23 +56,27 @@ pub struct Dependencies {
 }
 
 impl Dependencies {
-    /// What the configuration names: PostgREST, and the system's DNS.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            store: Arc::new(PostgrestStore::new(&config.store, config.store_timeout)),
+    /// What the configuration names: PostgREST or SQLite (opened, and its
+    /// schema created, here), and the system's DNS.
+    pub async fn from_config(config: &Config) -> Result<Self, StoreError> {
+        Ok(Self {
+            store: store::open(&config.store, config.store_timeout).await?,
             resolver: Arc::new(SystemResolver),
-        }
+        })
     }
 }
 
 /// Serves the application on a listener the caller bound (tests bind
-/// `127.0.0.1:0`) until `shutdown` resolves.
+/// `127.0.0.1:0`) until `shutdown` resolves. Fails at once if the store
+/// cannot be opened.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let dependencies = Dependencies::from_config(&config);
+    let dependencies = Dependencies::from_config(&config).await.map_err(|e| {
+        std::io::Error::other(format!("cannot open the store ({}): {e}", config.store))
+    })?;
     serve(listener, config, dependencies, shutdown).await
 }
 
@@ -95,7 +101,7 @@ pub async fn serve(
     let mut worker = tokio::spawn(deliveries.clone().run(stopping.child_token()));
     let state = AppState::new(&config, dependencies.store, deliveries.clone());
 
-    tracing::info!(address = %listener.local_addr()?, "listening");
+    tracing::info!(address = %listener.local_addr()?, store = %config.store, "listening");
     let signal = stopping.clone();
     let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
         shutdown.await;

@@ -1,8 +1,14 @@
 //! The storage seam: what the handlers need from the database, and nothing
-//! about HTTP servers. The production backend is PostgREST (Supabase).
+//! about HTTP servers. Two backends with the same semantics: PostgREST
+//! (Supabase, production) and embedded SQLite (zero setup, one machine).
+//! `tests/api/conformance.rs` runs one suite against both.
 
+mod payload;
 mod postgrest;
+pub mod schema;
+mod sqlite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,7 +17,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub use self::postgrest::{ingest_rpc_body, PostgrestStore};
-use crate::config::ClientScope;
+pub use self::sqlite::SqliteStore;
+use crate::config::{ClientScope, StoreConfig};
 use crate::domain::CompletedJob;
 
 /// The schema level this binary needs (`rosetta_webhook_schema_version()`).
@@ -37,7 +44,14 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> Result<Vec<ResultRecord>, StoreError>;
 
     /// The store answers and its schema is at least [`REQUIRED_SCHEMA_VERSION`].
+    /// Cheap: `/readyz` calls it.
     async fn check_ready(&self) -> Result<(), StoreError>;
+
+    /// Everything wrong with the schema, one plain sentence each (a missing
+    /// table, column or function); empty when the service has all it needs.
+    /// Thorough, for operators (`rosetta-webhook check`). `Err` when the
+    /// store cannot be asked at all.
+    async fn schema_problems(&self) -> Result<Vec<String>, StoreError>;
 
     /// Leases up to `limit` due callback deliveries to `owner`.
     async fn claim_deliveries(
@@ -57,6 +71,18 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// Gives back every lease `owner` holds; returns how many.
     async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError>;
+}
+
+/// Opens the store the configuration names. SQLite creates its file and
+/// schema here; PostgREST is only contacted by the first call.
+pub async fn open(
+    config: &StoreConfig,
+    timeout: Duration,
+) -> Result<Arc<dyn JobStore>, StoreError> {
+    Ok(match config {
+        StoreConfig::Postgrest(postgrest) => Arc::new(PostgrestStore::new(postgrest, timeout)),
+        StoreConfig::Sqlite { path } => Arc::new(SqliteStore::open(path, timeout).await?),
+    })
 }
 
 /// What the ingest transaction reports back.

@@ -225,7 +225,7 @@ async fn internal_addresses_are_refused_without_a_connection() {
     )]));
     let stack = Stack::isolated("ssrf");
     let config = test_config(&stack.postgrest.url()); // only 127.0.0.1/32 allowed
-    let mut dependencies = Dependencies::from_config(&config);
+    let mut dependencies = Dependencies::from_config(&config).await.unwrap();
     dependencies.resolver = Arc::new(resolver);
     let app = TestApp::start_with(config, dependencies, stack).await;
 

@@ -10,7 +10,7 @@ async fn webhook_gets_503_while_postgrest_is_down_and_is_stored_after() {
     let stack = shared();
     let postgrest = Postgrest::start(&stack.db);
     let config = test_config(&postgrest.url());
-    let app = TestApp::start_with(config.clone(), test_dependencies(&config), stack).await;
+    let app = TestApp::start_with(config.clone(), test_dependencies(&config).await, stack).await;
     let job_id = new_job_id();
     let body = webhook(&job_id, "completed", 3);
 

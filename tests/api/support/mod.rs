@@ -45,8 +45,8 @@ pub struct TestApp {
 
 /// The store the configuration names, and a resolver with an empty table:
 /// no test ever asks real DNS (a host name in a callback URL does not resolve).
-pub fn test_dependencies(config: &Config) -> Dependencies {
-    let mut dependencies = Dependencies::from_config(config);
+pub async fn test_dependencies(config: &Config) -> Dependencies {
+    let mut dependencies = Dependencies::from_config(config).await.unwrap();
     dependencies.resolver = Arc::new(StaticResolver(HashMap::new()));
     dependencies
 }
@@ -98,7 +98,7 @@ impl TestApp {
     pub async fn spawn_on(stack: Arc<Stack>, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = test_config(&stack.postgrest.url());
         adjust(&mut config);
-        let dependencies = test_dependencies(&config);
+        let dependencies = test_dependencies(&config).await;
         Self::start_with(config, dependencies, stack).await
     }
 

@@ -4,6 +4,8 @@
 //! reads are filtered selects. The crate pins reqwest 0.11 internally; its
 //! types are only used through method calls here, never named.
 
+mod check;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,12 +16,13 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::payload::IngestPayload;
 use super::{
     AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, ResultRecord, StoreError,
     REQUIRED_SCHEMA_VERSION,
 };
-use crate::config::{ClientScope, StoreConfig};
-use crate::domain::{ClassificationResult, CompletedJob};
+use crate::config::{ClientScope, PostgrestConfig};
+use crate::domain::CompletedJob;
 
 pub struct PostgrestStore {
     client: Postgrest,
@@ -27,7 +30,7 @@ pub struct PostgrestStore {
 }
 
 impl PostgrestStore {
-    pub fn new(config: &StoreConfig, timeout: Duration) -> Self {
+    pub fn new(config: &PostgrestConfig, timeout: Duration) -> Self {
         let mut client = Postgrest::new(config.rest_url.clone());
         if let Some(key) = &config.apikey {
             client = client.insert_header("apikey", key.expose_secret());
@@ -45,6 +48,18 @@ impl PostgrestStore {
         &self,
         request: postgrest::Builder,
     ) -> Result<T, StoreError> {
+        let (status, body) = self.exchange(request).await?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&body).map_err(|e| {
+                StoreError::Refused(format!("unexpected PostgREST response body: {e}"))
+            });
+        }
+        Err(classify_failure(status, &body))
+    }
+
+    /// Sends one request: its HTTP status and body, or `Unavailable` when
+    /// PostgREST could not be reached or did not answer in time.
+    async fn exchange(&self, request: postgrest::Builder) -> Result<(u16, Vec<u8>), StoreError> {
         let response = request
             .build()
             .timeout(self.timeout)
@@ -56,17 +71,13 @@ impl PostgrestStore {
             .bytes()
             .await
             .map_err(|e| StoreError::Unavailable(crate::error_chain(&e)))?;
-        if (200..300).contains(&status) {
-            return serde_json::from_slice(&body).map_err(|e| {
-                StoreError::Refused(format!("unexpected PostgREST response body: {e}"))
-            });
-        }
-        Err(classify_failure(status, &body))
+        Ok((status, body.to_vec()))
     }
 }
 
-/// PostgREST answers errors as `{"code", "message", "details", "hint"}`.
-fn classify_failure(status: u16, body: &[u8]) -> StoreError {
+/// PostgREST answers errors as `{"code", "message", "details", "hint"}`:
+/// the code and the message (or the start of a body that is not that).
+fn error_code_and_message(body: &[u8]) -> (String, String) {
     let error: Map<String, Value> = serde_json::from_slice(body).unwrap_or_default();
     let code = error.get("code").and_then(Value::as_str).unwrap_or("");
     let message = error
@@ -74,8 +85,13 @@ fn classify_failure(status: u16, body: &[u8]) -> StoreError {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
+    (code.to_owned(), message)
+}
+
+fn classify_failure(status: u16, body: &[u8]) -> StoreError {
+    let (code, message) = error_code_and_message(body);
     let detail = format!("HTTP {status} {code}: {message}");
-    match (status, code) {
+    match (status, code.as_str()) {
         // Function or table unknown to PostgREST's schema cache / to Postgres.
         (_, "PGRST202" | "PGRST205" | "42883" | "42P01" | "42703") => {
             StoreError::SchemaMissing(detail)
@@ -88,54 +104,17 @@ fn classify_failure(status: u16, body: &[u8]) -> StoreError {
     }
 }
 
-/// The normalised payload `ingest_classification_webhook(payload jsonb)` reads.
-#[derive(Serialize)]
-struct IngestPayload<'a> {
-    job_id: Uuid,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    callback_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    total_products: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    completed_products: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    failed_products: Option<u32>,
-    metadata: &'a Map<String, Value>,
-    extra: &'a Map<String, Value>,
-    results: &'a [ClassificationResult],
-}
-
 #[derive(Serialize)]
 struct IngestArgs<'a> {
     payload: IngestPayload<'a>,
 }
 
-impl<'a> From<&'a CompletedJob> for IngestArgs<'a> {
-    fn from(job: &'a CompletedJob) -> Self {
-        IngestArgs {
-            payload: IngestPayload {
-                job_id: job.job_id,
-                status: job.status.as_str(),
-                client_id: job.client_id.as_deref(),
-                callback_url: job.callback_url.as_deref(),
-                total_products: job.progress.total,
-                completed_products: job.progress.completed,
-                failed_products: job.progress.failed,
-                metadata: &job.metadata,
-                extra: &job.extra,
-                results: &job.results,
-            },
-        }
-    }
-}
-
 /// The JSON body of the `/rpc/ingest_classification_webhook` call for a job
 /// (public so the benchmark can call PostgREST directly with the same bytes).
 pub fn ingest_rpc_body(job: &CompletedJob) -> serde_json::Result<String> {
-    serde_json::to_string(&IngestArgs::from(job))
+    serde_json::to_string(&IngestArgs {
+        payload: IngestPayload::from(job),
+    })
 }
 
 #[async_trait]
@@ -195,6 +174,10 @@ impl JobStore for PostgrestStore {
             )));
         }
         Ok(())
+    }
+
+    async fn schema_problems(&self) -> Result<Vec<String>, StoreError> {
+        self.find_schema_problems().await
     }
 
     async fn claim_deliveries(
@@ -281,7 +264,7 @@ mod tests {
         let body = br#"{"job_id":"3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b","status":"partial",
             "metadata":{"completed":3},"results":[{"product_id":"p","pga_flags":["FDA"]}]}"#;
         let job = CompletedJob::from_json(body).unwrap();
-        let encoded = serde_json::to_value(IngestArgs::from(&job)).unwrap();
+        let encoded: Value = serde_json::from_str(&ingest_rpc_body(&job).unwrap()).unwrap();
         let payload = &encoded["payload"];
         assert_eq!(payload["status"], "partial");
         assert_eq!(payload["completed_products"], 3);
