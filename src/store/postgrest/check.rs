@@ -1,6 +1,8 @@
 //! The thorough schema check behind `rosetta-webhook check`: every table's
-//! columns are selected with `limit=0`, and every function the service calls
-//! is called in a way that changes nothing. Each failure is one sentence.
+//! columns are selected (at most one row, which is dropped: postgrest-rs
+//! cannot ask for `limit=0`, its `limit(0)` underflows), and every function
+//! the service calls is called in a way that changes nothing. Each failure
+//! is one sentence.
 
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -31,7 +33,7 @@ impl PostgrestStore {
                 .client
                 .from("classification_jobs")
                 .select(JobRecord::COLUMNS)
-                .limit(0);
+                .limit(1);
             if let Probe::Failed { detail, .. } = self.probe(poll).await? {
                 problems.push(format!(
                     "a poll cannot read classification_jobs with its callback_deliveries: {detail}"
@@ -79,7 +81,7 @@ impl PostgrestStore {
             .client
             .from(table.name)
             .select(table.columns.join(","))
-            .limit(0);
+            .limit(1);
         match self.probe(all).await? {
             Probe::Answered(_) => Ok(Vec::new()),
             Probe::Failed { code, .. } if missing(&code) && code != "42703" => {
@@ -89,7 +91,7 @@ impl PostgrestStore {
                 // PostgREST names only the first unknown column: ask one by one.
                 let mut problems = Vec::new();
                 for column in table.columns {
-                    let one = self.client.from(table.name).select(*column).limit(0);
+                    let one = self.client.from(table.name).select(*column).limit(1);
                     if let Probe::Failed { detail, .. } = self.probe(one).await? {
                         problems.push(format!(
                             "column {}.{column} is missing ({detail})",

@@ -3,6 +3,7 @@
 
 pub mod process;
 pub mod receiver;
+pub mod scratch;
 pub mod stack;
 
 use std::collections::HashMap;
