@@ -3,6 +3,7 @@
 
 mod binary;
 mod callbacks;
+mod cli;
 mod conformance;
 mod health;
 mod jobs;

@@ -92,11 +92,15 @@ impl PostgrestStore {
                 let mut problems = Vec::new();
                 for column in table.columns {
                     let one = self.client.from(table.name).select(*column).limit(1);
-                    if let Probe::Failed { detail, .. } = self.probe(one).await? {
-                        problems.push(format!(
-                            "column {}.{column} is missing ({detail})",
+                    match self.probe(one).await? {
+                        Probe::Answered(_) => {}
+                        Probe::Failed { code, .. } if code == "42703" => {
+                            problems.push(format!("column {}.{column} is missing", table.name))
+                        }
+                        Probe::Failed { detail, .. } => problems.push(format!(
+                            "column {}.{column} cannot be read: {detail}",
                             table.name
-                        ));
+                        )),
                     }
                 }
                 Ok(problems)
