@@ -116,79 +116,92 @@ fn webhook_url(raw: &str) -> Result<Url, String> {
 /// description, duty rate, partner government agency flags, section 301
 /// (goods of Chinese origin), and the origin as a key the service does not
 /// know (kept in the result's `extra`).
-const CATALOGUE: [(&str, &str, &str, f64, &[&str], bool, &str); 8] = [
-    (
-        "Men's 100% cotton knit crew-neck T-shirt",
-        "6109.10.00",
-        "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
-        0.165,
-        &[],
-        false,
-        "VN",
-    ),
-    (
-        "Lithium-ion battery pack, 36 V, for electric bicycles",
-        "8507.60.00",
-        "Electric storage batteries: Lithium-ion",
-        0.034,
-        &["DOT"],
-        true,
-        "CN",
-    ),
-    (
-        "Roasted arabica coffee beans, not decaffeinated, 1 kg bag",
-        "0901.21.00",
-        "Coffee, roasted: Not decaffeinated",
-        0.0,
-        &["FDA"],
-        false,
-        "CO",
-    ),
-    (
-        "Wireless Bluetooth earbuds with charging case",
-        "8518.30.20",
-        "Headphones and earphones, whether or not combined with a microphone: Other",
-        0.049,
-        &["FCC"],
-        true,
-        "CN",
-    ),
-    (
-        "Frozen peeled shrimp, 1 lb bag",
-        "0306.17.00",
-        "Crustaceans, frozen: Other shrimps and prawns",
-        0.0,
-        &["FDA", "NOAA"],
-        false,
-        "TH",
-    ),
-    (
-        "Glyphosate herbicide concentrate, 1 L",
-        "3808.93.15",
-        "Herbicides, anti-sprouting products and plant-growth regulators: Other",
-        0.05,
-        &["EPA"],
-        true,
-        "CN",
-    ),
-    (
-        "Cordless 20 V drill driver with two batteries",
-        "8467.21.00",
-        "Tools for working in the hand, with self-contained electric motor: Drills of all kinds",
-        0.017,
-        &[],
-        true,
-        "CN",
-    ),
-    (
-        "Children's wooden jigsaw puzzle, 48 pieces",
-        "9503.00.00",
-        "Tricycles, scooters, dolls, other toys; puzzles of all kinds",
-        0.0,
-        &["CPSC"],
-        false,
-        "DE",
-    ),
+struct Product {
+    description: &'static str,
+    hts_code: &'static str,
+    hts_description: &'static str,
+    duty_rate: f64,
+    pga_flags: &'static [&'static str],
+    section_301: bool,
+    origin: &'static str,
+}
+
+const CATALOGUE: [Product; 8] = [
+    Product {
+        description: "Men's 100% cotton knit crew-neck T-shirt",
+        hts_code: "6109.10.00",
+        hts_description:
+            "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
+        duty_rate: 0.165,
+        pga_flags: &[],
+        section_301: false,
+        origin: "VN",
+    },
+    Product {
+        description: "Lithium-ion battery pack, 36 V, for electric bicycles",
+        hts_code: "8507.60.00",
+        hts_description: "Electric storage batteries: Lithium-ion",
+        duty_rate: 0.034,
+        pga_flags: &["DOT"],
+        section_301: true,
+        origin: "CN",
+    },
+    Product {
+        description: "Roasted arabica coffee beans, not decaffeinated, 1 kg bag",
+        hts_code: "0901.21.00",
+        hts_description: "Coffee, roasted: Not decaffeinated",
+        duty_rate: 0.0,
+        pga_flags: &["FDA"],
+        section_301: false,
+        origin: "CO",
+    },
+    Product {
+        description: "Wireless Bluetooth earbuds with charging case",
+        hts_code: "8518.30.20",
+        hts_description:
+            "Headphones and earphones, whether or not combined with a microphone: Other",
+        duty_rate: 0.049,
+        pga_flags: &["FCC"],
+        section_301: true,
+        origin: "CN",
+    },
+    Product {
+        description: "Frozen peeled shrimp, 1 lb bag",
+        hts_code: "0306.17.00",
+        hts_description: "Crustaceans, frozen: Other shrimps and prawns",
+        duty_rate: 0.0,
+        pga_flags: &["FDA", "NOAA"],
+        section_301: false,
+        origin: "TH",
+    },
+    Product {
+        description: "Glyphosate herbicide concentrate, 1 L",
+        hts_code: "3808.93.15",
+        hts_description: "Herbicides, anti-sprouting products and plant-growth regulators: Other",
+        duty_rate: 0.05,
+        pga_flags: &["EPA"],
+        section_301: true,
+        origin: "CN",
+    },
+    Product {
+        description: "Cordless 20 V drill driver with two batteries",
+        hts_code: "8467.21.00",
+        hts_description:
+            "Tools for working in the hand, with self-contained electric motor: Drills of all kinds",
+        duty_rate: 0.017,
+        pga_flags: &[],
+        section_301: true,
+        origin: "CN",
+    },
+    Product {
+        description: "Children's wooden jigsaw puzzle, 48 pieces",
+        hts_code: "9503.00.00",
+        hts_description: "Tricycles, scooters, dolls, other toys; puzzles of all kinds",
+        duty_rate: 0.0,
+        pga_flags: &["CPSC"],
+        section_301: false,
+        origin: "DE",
+    },
 ];
 
 fn sample_body(
@@ -200,19 +213,18 @@ fn sample_body(
 ) -> Value {
     let results: Vec<Value> = (0..count as usize)
         .map(|index| {
-            let (description, hts, hts_description, duty, flags, section_301, origin) =
-                CATALOGUE[index % CATALOGUE.len()];
+            let product = &CATALOGUE[index % CATALOGUE.len()];
             json!({
                 "product_id": format!("SAMPLE-{:05}", index + 1),
-                "product_description": description,
-                "hts_code": hts,
-                "hts_description": hts_description,
+                "product_description": product.description,
+                "hts_code": product.hts_code,
+                "hts_description": product.hts_description,
                 "confidence": 0.98 - (index % 7) as f64 * 0.04,
-                "duty_rate": duty,
+                "duty_rate": product.duty_rate,
                 "source": if index % 4 == 3 { "gemini" } else { "rosetta" },
-                "section_301_applies": section_301,
-                "pga_flags": flags,
-                "country_of_origin": origin,
+                "section_301_applies": product.section_301,
+                "pga_flags": product.pga_flags,
+                "country_of_origin": product.origin,
             })
         })
         .collect();

@@ -3,7 +3,7 @@
 //! tool, as an operator would), and a job row written by the submission
 //! side before any webhook.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,14 +128,10 @@ impl Backend {
 
 /// Rows of a SQLite query as JSON objects shaped like PostgreSQL's
 /// `row_to_json`: JSON columns parsed, the boolean as a boolean.
-fn sqlite_rows(file: &PathBuf, sql: &str, job_id: &str) -> Vec<Value> {
+fn sqlite_rows(file: &Path, sql: &str, job_id: &str) -> Vec<Value> {
     let connection = rusqlite::Connection::open(file).unwrap();
     let mut statement = connection.prepare(sql).unwrap();
-    let names: Vec<String> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
     let rows = statement
         .query_map([job_id], |row| {
             let mut object = Map::new();
