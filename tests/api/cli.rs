@@ -67,6 +67,18 @@ fn curl_target(line: &str) -> (String, String) {
     (url, key)
 }
 
+/// A printed command line run as a user pastes it into a shell (with only
+/// PATH from the environment: the secret must come from the line itself).
+async fn paste(line: &str) -> Output {
+    tokio::process::Command::new("sh")
+        .args(["-c", line])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .await
+        .unwrap()
+}
+
 fn start_dev(data_dir: &Path, cwd: &Path) -> (StreamingChild, u16) {
     let port = free_port();
     let mut dev = command(&[("PORT", &port.to_string())]);
@@ -111,13 +123,7 @@ async fn dev_serves_a_sample_and_keeps_its_secrets_across_a_restart() {
     );
 
     // The printed send-sample line, pasted into a shell.
-    let sent = tokio::process::Command::new("sh")
-        .args(["-c", &send])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .await
-        .unwrap();
+    let sent = paste(&send).await;
     assert!(sent.status.success(), "{}", text(&sent));
     assert!(text(&sent).contains("HTTP 200 OK"), "{}", text(&sent));
 
@@ -179,19 +185,20 @@ async fn dev_serves_a_sample_and_keeps_its_secrets_across_a_restart() {
     );
 
     // The restart's lines read the secrets from the file: they still paste.
-    let sent = tokio::process::Command::new("sh")
-        .args(["-c", &send])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .await
-        .unwrap();
+    let sent = paste(&send).await;
     assert!(text(&sent).contains("HTTP 200 OK"), "{}", text(&sent));
     let second_job = argument(&send, "--job-id");
     let url = curl_target(&curl).0;
     assert!(url.ends_with(second_job), "{url}");
     assert_eq!(get_job(&url, &key).await["job_id"], second_job);
     assert!(dev.terminate().await.success());
+}
+
+/// Asserts that `out` has every one of `lines` (or parts of lines).
+fn says(out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
 }
 
 fn check_vars(postgrest_url: &str, jwt: &str) -> Vec<(&'static str, String)> {
@@ -218,17 +225,18 @@ async fn check_names_what_is_missing_until_the_migrations_are_applied() {
 
     let (code, out) = check(&vars).await;
     assert_eq!(code, Some(1), "{out}");
-    for missing in [
-        "problem  table classification_jobs is missing",
-        "problem  table classification_results is missing",
-        "problem  table callback_deliveries is missing",
-        "problem  function ingest_classification_webhook(payload jsonb) is missing",
-        "problem  function claim_callback_deliveries(p_owner, p_limit, p_lease_seconds) is missing",
-        "problem  function rosetta_webhook_schema_version() is missing",
-        "apply migrations/*.sql",
-    ] {
-        assert!(out.contains(missing), "{missing:?} not in:\n{out}");
-    }
+    says(
+        &out,
+        &[
+            "problem  table classification_jobs is missing",
+            "problem  table classification_results is missing",
+            "problem  table callback_deliveries is missing",
+            "problem  function ingest_classification_webhook(payload jsonb) is missing",
+            "problem  function claim_callback_deliveries(p_owner, p_limit, p_lease_seconds) is missing",
+            "problem  function rosetta_webhook_schema_version() is missing",
+            "apply migrations/*.sql",
+        ],
+    );
 
     // The first migration only: what is missing is the callback outbox.
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
@@ -242,14 +250,15 @@ async fn check_names_what_is_missing_until_the_migrations_are_applied() {
         !out.contains("table classification_jobs is missing"),
         "{out}"
     );
-    for missing in [
-        "table callback_deliveries is missing",
-        "function record_callback_attempt(",
-        "function release_callback_deliveries(p_owner) is missing",
-        "schema version is 1, this build needs 2",
-    ] {
-        assert!(out.contains(missing), "{missing:?} not in:\n{out}");
-    }
+    says(
+        &out,
+        &[
+            "table callback_deliveries is missing",
+            "function record_callback_attempt(",
+            "function release_callback_deliveries(p_owner) is missing",
+            "schema version is 1, this build needs 2",
+        ],
+    );
 
     db.apply_migrations();
     postgrest.stop();
@@ -308,37 +317,43 @@ async fn check_on_sqlite_passes_a_new_file_and_names_what_a_foreign_one_lacks() 
         .unwrap();
     let (code, out) = check(&sqlite_vars(&foreign)).await;
     assert_eq!(code, Some(1), "{out}");
-    for missing in [
-        "problem  column classification_jobs.client_id is missing",
-        "problem  column classification_jobs.extra is missing",
-        "problem  table classification_results is missing",
-        "point DATABASE_PATH at a new file",
-    ] {
-        assert!(out.contains(missing), "{missing:?} not in:\n{out}");
-    }
+    says(
+        &out,
+        &[
+            "problem  column classification_jobs.client_id is missing",
+            "problem  column classification_jobs.extra is missing",
+            "problem  table classification_results is missing",
+            "point DATABASE_PATH at a new file",
+        ],
+    );
     assert!(
         !out.contains("column classification_jobs.status is missing"),
         "{out}"
     );
 }
 
+/// Posts `body` with the one header line `sign` printed; the answer's JSON.
+async fn post_as_signed(
+    app: &TestApp,
+    body: &[u8],
+    signed: &Output,
+    expected: StatusCode,
+) -> Value {
+    assert!(signed.status.success(), "{}", text(signed));
+    let stdout = String::from_utf8(signed.stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one header line: {stdout}");
+    let value = stdout
+        .trim_end()
+        .strip_prefix("X-Webhook-Signature: ")
+        .unwrap_or_else(|| panic!("not a header line: {stdout}"));
+    assert_eq!(value.len(), 64, "{value}");
+    json_body(app.post_raw(body.to_vec(), Some(value)).await, expected).await
+}
+
 #[tokio::test]
 async fn sign_prints_a_header_the_service_accepts() {
     let app = TestApp::spawn().await;
     let scratch = ScratchDir::new("sign");
-    let header_value = |output: &Output| -> String {
-        assert!(output.status.success(), "{}", text(output));
-        let stdout = String::from_utf8(output.stdout.clone()).unwrap();
-        assert_eq!(stdout.lines().count(), 1, "one header line: {stdout}");
-        let value = stdout
-            .trim_end()
-            .strip_prefix("X-Webhook-Signature: ")
-            .unwrap_or_else(|| panic!("not a header line: {stdout}"))
-            .to_owned();
-        assert_eq!(value.len(), 64, "{value}");
-        value
-    };
-
     // A file (with the newline an editor adds), the secret as --secret.
     let job_id = new_job_id();
     let mut body = serde_json::to_vec_pretty(&webhook(&job_id, "completed", 2)).unwrap();
@@ -347,12 +362,7 @@ async fn sign_prints_a_header_the_service_accepts() {
     std::fs::write(&file, &body).unwrap();
     let file = file.to_str().unwrap();
     let signed = run(&[], &["sign", file, "--secret", PRIMARY_SECRET], None).await;
-    let header = header_value(&signed);
-    json_body(
-        app.post_raw(body.clone(), Some(&header)).await,
-        StatusCode::OK,
-    )
-    .await;
+    post_as_signed(&app, &body, &signed, StatusCode::OK).await;
     assert_eq!(app.result_rows(&job_id).len(), 2);
 
     // Stdin, the secret from WEBHOOK_SECRET.
@@ -364,21 +374,12 @@ async fn sign_prints_a_header_the_service_accepts() {
         Some(&body),
     )
     .await;
-    let header = header_value(&signed);
-    json_body(
-        app.post_raw(body.clone(), Some(&header)).await,
-        StatusCode::OK,
-    )
-    .await;
+    post_as_signed(&app, &body, &signed, StatusCode::OK).await;
     assert_eq!(app.result_rows(&job_id).len(), 1);
 
     // Signed with a secret the service does not have: refused.
     let signed = run(&[], &["sign", "-", "--secret", RETIRED_SECRET], Some(&body)).await;
-    let error = json_body(
-        app.post_raw(body, Some(&header_value(&signed))).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let error = post_as_signed(&app, &body, &signed, StatusCode::UNAUTHORIZED).await;
     assert_eq!(error["error"], "invalid_signature");
 
     let no_secret = run(&[], &["sign", file], None).await;

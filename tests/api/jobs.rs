@@ -113,20 +113,8 @@ async fn a_job_without_a_client_is_readable_only_by_wildcard_keys() {
 async fn pages_return_every_result_exactly_once() {
     let app = TestApp::spawn().await;
     let job_id = new_job_id();
-    // Product ids that a naive cursor or filter would mangle.
-    let ids: Vec<String> = (0..23)
-        .map(|i| match i % 4 {
-            0 => format!("SKU-{i:03}"),
-            1 => format!("a,b.c({i})"),
-            2 => format!("naïve/ø?&={i}"),
-            _ => format!("\"quoted\" {i} "),
-        })
-        .collect();
-    let results: Vec<Value> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| result(id, i))
-        .collect();
+    let ids = awkward_product_ids(23);
+    let results = results_for(&ids);
     let body =
         json!({"job_id": job_id, "status": "completed", "client_id": "acme", "results": results});
     json_body(app.post_webhook(&body).await, StatusCode::OK).await;

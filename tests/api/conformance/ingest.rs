@@ -9,18 +9,14 @@ use rosetta_webhook::store::CallbackStatus;
 use serde_json::{json, Value};
 
 use super::{ingest, is_rfc3339, uuid, without, Backend};
-use crate::support::{new_job_id, result, webhook};
+use crate::support::{late_partial_retry, new_job_id, result, webhook, webhook_with_every_field};
 
 const TIMESTAMPS: [&str; 3] = ["created_at", "updated_at", "completed_at"];
 
 pub async fn ingest_stores_every_field(backend: Backend) {
     let store = backend.store().await;
     let job_id = new_job_id();
-    let mut body = webhook(&job_id, "completed", 2);
-    body["results"][1]["alternatives"] = json!([{"hts_code": "8211.92.20", "confidence": 0.1}]);
-    body["engine_version"] = json!("rosetta-2.4");
-    body["client_id"] = json!("acme");
-    body["callback_url"] = json!("http://127.0.0.1:9/hooks/acme");
+    let body = webhook_with_every_field(&job_id);
 
     let receipt = ingest(&store, &body).await;
     assert_eq!(receipt.job_id, uuid(&job_id));
@@ -189,11 +185,8 @@ pub async fn a_stale_webhook_never_downgrades_and_never_overwrites(backend: Back
     ingest(&store, &completed).await;
     let before = backend.job_row(&job_id);
 
-    let mut late = webhook(&job_id, "partial", 0);
-    let mut older_copy = result("SKU-00000", 0);
-    older_copy["hts_code"] = json!("0000.00.00");
-    late["results"] = json!([older_copy, result("SKU-LATE", 7)]);
-    late["metadata"] = json!({"total_products": 9, "completed": 1, "failed": 0, "stage": "old"});
+    let mut late = late_partial_retry(&job_id);
+    late["metadata"]["total_products"] = json!(9);
     late["engine_version"] = json!("2.3");
     let receipt = ingest(&store, &late).await;
     assert!(receipt.stale);

@@ -1,10 +1,10 @@
 //! Reads: client scoping, keyset pages of results, and the schema check.
 
 use rosetta_webhook::config::ClientScope;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{ingest, uuid, Backend};
-use crate::support::{new_job_id, result, webhook};
+use crate::support::{awkward_product_ids, new_job_id, results_for, webhook};
 
 pub async fn reads_are_scoped_to_the_client(backend: Backend) {
     let store = backend.store().await;
@@ -46,21 +46,8 @@ pub async fn reads_are_scoped_to_the_client(backend: Backend) {
 pub async fn pages_return_every_result_exactly_once_in_byte_order(backend: Backend) {
     let store = backend.store().await;
     let job_id = new_job_id();
-    // Product ids that a naive cursor or filter would mangle.
-    let ids: Vec<String> = (0..23)
-        .map(|i| match i % 5 {
-            0 => format!("SKU-{i:03}"),
-            1 => format!("a,b.c({i})"),
-            2 => format!("naïve/ø?&={i}"),
-            3 => format!("\"quoted\" {i} "),
-            _ => format!("sku-{i:03}"),
-        })
-        .collect();
-    let results: Vec<Value> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| result(id, i))
-        .collect();
+    let ids = awkward_product_ids(23);
+    let results = results_for(&ids);
     ingest(
         &store,
         &json!({"job_id": job_id, "status": "completed", "results": results}),

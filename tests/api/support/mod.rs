@@ -280,6 +280,52 @@ pub fn webhook(job_id: &str, status: &str, n: usize) -> Value {
     })
 }
 
+/// `n` product ids that a naive cursor or filter would mangle: punctuation,
+/// non-ASCII, quotes, trailing spaces, and both cases.
+pub fn awkward_product_ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 5 {
+            0 => format!("SKU-{i:03}"),
+            1 => format!("a,b.c({i})"),
+            2 => format!("naïve/ø?&={i}"),
+            3 => format!("\"quoted\" {i} "),
+            _ => format!("sku-{i:03}"),
+        })
+        .collect()
+}
+
+/// A completed webhook with 2 results and every optional field: client,
+/// callback URL (nothing listens on port 9), and keys this version does not
+/// know at the top (`engine_version`) and in a result (`alternatives`).
+pub fn webhook_with_every_field(job_id: &str) -> Value {
+    let mut body = webhook(job_id, "completed", 2);
+    body["results"][1]["alternatives"] = json!([{"hts_code": "8211.92.20", "confidence": 0.1}]);
+    body["engine_version"] = json!("rosetta-2.4");
+    body["client_id"] = json!("acme");
+    body["callback_url"] = json!("http://127.0.0.1:9/hooks/acme");
+    body
+}
+
+/// A realistic result for each product id.
+pub fn results_for(ids: &[String]) -> Vec<Value> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| result(id, i))
+        .collect()
+}
+
+/// A late `partial` retry of a job `webhook(job_id, "completed", 3)`
+/// finished: an older copy of `SKU-00000`, a product the job lacks
+/// (`SKU-LATE`), lower counters and older metadata.
+pub fn late_partial_retry(job_id: &str) -> Value {
+    let mut late = webhook(job_id, "partial", 0);
+    let mut older_copy = result("SKU-00000", 0);
+    older_copy["hts_code"] = json!("0000.00.00");
+    late["results"] = json!([older_copy, result("SKU-LATE", 7)]);
+    late["metadata"] = json!({"total_products": 3, "completed": 1, "failed": 0, "stage": "old"});
+    late
+}
+
 pub fn new_job_id() -> String {
     Uuid::new_v4().to_string()
 }
