@@ -1,8 +1,8 @@
 //! The thorough schema check behind `rosetta-webhook check`: every table's
-//! columns are selected (at most one row, which is dropped: postgrest-rs
-//! cannot ask for `limit=0`, its `limit(0)` underflows), and every function
-//! the service calls is called in a way that changes nothing. Each failure
-//! is one sentence.
+//! columns are selected with `limit=0` (added to the query by hand:
+//! postgrest-rs sends limits as a `Range` header, and its `limit(0)`
+//! underflows), and every function the service calls is called in a way
+//! that changes nothing. Each failure is one sentence.
 
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -32,9 +32,8 @@ impl PostgrestStore {
             let poll = self
                 .client
                 .from("classification_jobs")
-                .select(JobRecord::COLUMNS)
-                .limit(1);
-            if let Probe::Failed { detail, .. } = self.probe(poll).await? {
+                .select(JobRecord::COLUMNS);
+            if let Probe::Failed { detail, .. } = self.probe_select(poll).await? {
                 problems.push(format!(
                     "a poll cannot read classification_jobs with its callback_deliveries: {detail}"
                 ));
@@ -42,7 +41,7 @@ impl PostgrestStore {
         }
         for (function, signature, args) in function_probes() {
             let request = self.client.rpc(function, args.to_string());
-            match self.probe(request).await? {
+            match self.probe(request, &[]).await? {
                 Probe::Failed { code, .. } if missing(&code) => {
                     problems.push(format!("function {function}({signature}) is missing"))
                 }
@@ -77,12 +76,8 @@ impl PostgrestStore {
 
     /// The table's missing columns, or that the table itself is missing.
     async fn table_problems(&self, table: &Table) -> Result<Vec<String>, StoreError> {
-        let all = self
-            .client
-            .from(table.name)
-            .select(table.columns.join(","))
-            .limit(1);
-        match self.probe(all).await? {
+        let all = self.client.from(table.name).select(table.columns.join(","));
+        match self.probe_select(all).await? {
             Probe::Answered(_) => Ok(Vec::new()),
             Probe::Failed { code, .. } if missing(&code) && code != "42703" => {
                 Ok(vec![format!("table {} is missing", table.name)])
@@ -91,8 +86,8 @@ impl PostgrestStore {
                 // PostgREST names only the first unknown column: ask one by one.
                 let mut problems = Vec::new();
                 for column in table.columns {
-                    let one = self.client.from(table.name).select(*column).limit(1);
-                    match self.probe(one).await? {
+                    let one = self.client.from(table.name).select(*column);
+                    match self.probe_select(one).await? {
                         Probe::Answered(_) => {}
                         Probe::Failed { code, .. } if code == "42703" => {
                             problems.push(format!("column {}.{column} is missing", table.name))
@@ -112,10 +107,19 @@ impl PostgrestStore {
         }
     }
 
+    /// A select of no rows: [`Self::probe`] with `limit=0`.
+    async fn probe_select(&self, select: postgrest::Builder) -> Result<Probe, StoreError> {
+        self.probe(select, &[("limit", "0")]).await
+    }
+
     /// One request; a failure PostgREST answered is a finding, while no
     /// answer, a server error or refused credentials end the check.
-    async fn probe(&self, request: postgrest::Builder) -> Result<Probe, StoreError> {
-        let (status, body) = self.exchange(request).await?;
+    async fn probe(
+        &self,
+        request: postgrest::Builder,
+        query: &[(&str, &str)],
+    ) -> Result<Probe, StoreError> {
+        let (status, body) = self.exchange(request, query).await?;
         if (200..300).contains(&status) {
             return Ok(Probe::Answered(body));
         }

@@ -48,7 +48,7 @@ impl PostgrestStore {
         &self,
         request: postgrest::Builder,
     ) -> Result<T, StoreError> {
-        let (status, body) = self.exchange(request).await?;
+        let (status, body) = self.exchange(request, &[]).await?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&body).map_err(|e| {
                 StoreError::Refused(format!("unexpected PostgREST response body: {e}"))
@@ -57,11 +57,17 @@ impl PostgrestStore {
         Err(classify_failure(status, &body))
     }
 
-    /// Sends one request: its HTTP status and body, or `Unavailable` when
-    /// PostgREST could not be reached or did not answer in time.
-    async fn exchange(&self, request: postgrest::Builder) -> Result<(u16, Vec<u8>), StoreError> {
+    /// Sends one request, with `query` parameters the builder cannot add:
+    /// its HTTP status and body, or `Unavailable` when PostgREST could not be
+    /// reached or did not answer in time.
+    async fn exchange(
+        &self,
+        request: postgrest::Builder,
+        query: &[(&str, &str)],
+    ) -> Result<(u16, Vec<u8>), StoreError> {
         let response = request
             .build()
+            .query(query)
             .timeout(self.timeout)
             .send()
             .await
