@@ -521,4 +521,21 @@ async fn serve_without_a_store_url_keeps_the_data_in_sqlite_at_database_path() {
     let (status, logs) = service.wait().await;
     assert!(status.success());
     assert!(logs.contains(&format!("SQLite at {path_text}")), "{logs}");
+
+    // A file in a folder that does not exist: exit 1, naming the path.
+    let nowhere = scratch.path().join("missing-folder/jobs.db");
+    let nowhere = nowhere.to_str().unwrap();
+    let failed = run(
+        &[
+            ("WEBHOOK_SECRET", PRIMARY_SECRET),
+            ("CALLBACK_SIGNING_SECRET", CALLBACK_SECRET),
+            ("DATABASE_PATH", nowhere),
+            ("PORT", &free_port().to_string()),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    says(&text(&failed), &["cannot open the store", nowhere]);
 }

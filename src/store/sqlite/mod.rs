@@ -17,7 +17,7 @@
 //! makes a claim exclusive, where PostgreSQL uses `FOR UPDATE SKIP LOCKED`.
 //! The journal is WAL, so readers never wait for the writer.
 
-mod check;
+mod connection;
 mod ingest;
 mod outbox;
 mod reads;
@@ -62,7 +62,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("sqlite-store".into())
             .spawn(move || {
-                let mut connection = match check::connect(&path) {
+                let mut connection = match connection::connect(&path) {
                     Ok(connection) => connection,
                     Err(error) => {
                         let _ = opened.send(Err(error));
@@ -150,7 +150,7 @@ fn store_error(error: rusqlite::Error) -> StoreError {
             | ErrorCode::NotADatabase
             | ErrorCode::DatabaseCorrupt,
         ) => StoreError::Unavailable(text),
-        _ if check::means_schema_missing(&text) => StoreError::SchemaMissing(text),
+        _ if connection::means_schema_missing(&text) => StoreError::SchemaMissing(text),
         _ => StoreError::Refused(text),
     }
 }
@@ -199,8 +199,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn schema_problems(&self) -> Result<Vec<String>, StoreError> {
-        self.call(|connection| check::schema_problems(connection))
-            .await
+        self.call(|db| connection::schema_problems(db)).await
     }
 
     async fn claim_deliveries(
