@@ -12,22 +12,27 @@
 //!   cargo bench --bench load                       # all sizes, concurrency 32
 //!   cargo bench --bench load -- --sizes 50 --concurrency 32 --requests 2000
 
-#[path = "../tests/api/support/stack.rs"]
+#[path = "../../tests/api/support/stack.rs"]
 #[allow(dead_code)]
 mod stack;
 
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod callbacks;
+mod drive;
+mod payload;
+mod service;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
 use reqwest::Method;
 use rosetta_webhook::domain::CompletedJob;
 use rosetta_webhook::signature;
 use rosetta_webhook::store::ingest_rpc_body;
-use serde_json::{json, Value};
 use uuid::Uuid;
+
+use crate::drive::{drive, headers, Outcome, Prepared};
+use crate::payload::{fully_stored, webhook_body};
+use crate::service::Service;
 
 const SECRET: &str = "bench-webhook-secret";
 const API_KEY: &str = "bench-api-key-0123456789";
@@ -36,6 +41,8 @@ struct Options {
     sizes: Vec<usize>,
     concurrency: usize,
     requests: Option<usize>,
+    /// Jobs with a callback for the delivery run (0 skips it).
+    callbacks: usize,
 }
 
 impl Options {
@@ -44,6 +51,7 @@ impl Options {
             sizes: vec![1, 50, 1000, 10_000],
             concurrency: 32,
             requests: None,
+            callbacks: 1000,
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -59,6 +67,10 @@ impl Options {
                 }
                 "--concurrency" => {
                     options.concurrency = value.parse().expect("--concurrency");
+                    i += 1;
+                }
+                "--callbacks" => {
+                    options.callbacks = value.parse().expect("--callbacks");
                     i += 1;
                 }
                 "--requests" => {
@@ -80,216 +92,6 @@ impl Options {
             _ => 24,
         })
     }
-}
-
-/// One prepared HTTP request.
-struct Prepared {
-    method: Method,
-    url: String,
-    headers: HeaderMap,
-    body: Option<Vec<u8>>,
-}
-
-/// One bounded run: `requests` sent by `concurrency` workers.
-struct Outcome {
-    wall: Duration,
-    latencies: Vec<Duration>,
-    ok: usize,
-    errors: usize,
-}
-
-impl Outcome {
-    fn rps(&self) -> f64 {
-        self.latencies.len() as f64 / self.wall.as_secs_f64()
-    }
-    fn percentile_ms(&self, p: f64) -> f64 {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-        sorted[index].as_secs_f64() * 1000.0
-    }
-}
-
-/// Sends each prepared request once; a "request" may be several HTTP calls
-/// sent one after the other (the direct reads mirror the service's two).
-async fn drive(client: &reqwest::Client, work: Vec<Vec<Prepared>>, concurrency: usize) -> Outcome {
-    let work = Arc::new(work);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (client, work, next) = (client.clone(), work.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut results = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(calls) = work.get(index) else { break };
-                let begun = Instant::now();
-                let mut ok = true;
-                for call in calls {
-                    let mut request = client
-                        .request(call.method.clone(), &call.url)
-                        .headers(call.headers.clone());
-                    if let Some(body) = &call.body {
-                        request = request.body(body.clone());
-                    }
-                    ok &= match request.send().await {
-                        Ok(response) => {
-                            let success = response.status().is_success();
-                            success && response.bytes().await.is_ok()
-                        }
-                        Err(_) => false,
-                    };
-                }
-                results.push((begun.elapsed(), ok));
-            }
-            results
-        }));
-    }
-    let mut outcome = Outcome {
-        wall: Duration::ZERO,
-        latencies: Vec::new(),
-        ok: 0,
-        errors: 0,
-    };
-    for worker in workers {
-        for (latency, ok) in worker.await.unwrap() {
-            outcome.latencies.push(latency);
-            if ok {
-                outcome.ok += 1;
-            } else {
-                outcome.errors += 1;
-            }
-        }
-    }
-    outcome.wall = started.elapsed();
-    outcome
-}
-
-fn webhook_body(job_id: Uuid, size: usize, run_tag: &str) -> Value {
-    let results: Vec<Value> = (0..size)
-        .map(|i| {
-            json!({
-                "product_id": format!("SKU-{i:06}"),
-                "product_description": "Men's 100% cotton knit crew-neck T-shirt, short sleeves",
-                "hts_code": "6109.10.00",
-                "hts_description": "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
-                "confidence": 0.92,
-                "duty_rate": 0.167,
-                "source": if i.is_multiple_of(3) { "gemini" } else { "rosetta" },
-                "section_301_applies": i.is_multiple_of(2),
-                "pga_flags": if i.is_multiple_of(5) { json!(["FDA"]) } else { json!([]) },
-            })
-        })
-        .collect();
-    json!({
-        "job_id": job_id,
-        "status": "completed",
-        "client_id": "bench",
-        "results": results,
-        "metadata": {"total_products": size, "completed": size, "failed": 0,
-                     "processing_time_ms": 12500, "cost_usd": 0.15, "bench_run": run_tag}
-    })
-}
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            (
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Jobs tagged `run_tag` whose every result is stored.
-fn fully_stored(db: &stack::TestDb, run_tag: &str, size: usize) -> usize {
-    db.scalar(&format!(
-        "select count(*) from classification_jobs j where metadata->>'bench_run' = '{run_tag}' \
-         and (select count(*) from classification_results r where r.job_id = j.job_id) = {size}"
-    ))
-    .parse()
-    .unwrap()
-}
-
-struct Service {
-    child: Child,
-    url: String,
-}
-
-impl Service {
-    fn start(postgrest_url: &str) -> Self {
-        let port = stack::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_rosetta-webhook"))
-            .env_clear()
-            .current_dir(std::env::temp_dir())
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .env("WEBHOOK_SECRET", SECRET)
-            .env("API_KEYS", format!("bench:{API_KEY}"))
-            .env("POSTGREST_URL", postgrest_url)
-            .env("SUPABASE_SERVICE_ROLE_KEY", stack::service_role_jwt())
-            .env(
-                "CALLBACK_SIGNING_SECRET",
-                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-            )
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the service");
-        let service = Service {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !answers_200(&format!("{}/readyz", service.url)) {
-            assert!(Instant::now() < deadline, "service did not become ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        service
-    }
-
-    fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Resets the kernel's peak-RSS mark so each scenario reports its own peak.
-    fn reset_peak(&self) {
-        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A blocking readiness probe, so start-up needs no second HTTP client.
-fn answers_200(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
-        return false;
-    };
-    let mut response = String::new();
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .is_ok()
-        && stream.read_to_string(&mut response).is_ok()
-        && response.starts_with("HTTP/1.1 200")
 }
 
 struct Row {
@@ -435,6 +237,22 @@ async fn main() {
     }
 
     print_table(&rows, c, idle_rss_mib);
+
+    if options.callbacks > 0 {
+        let run = callbacks::run(&client, &service.url, options.callbacks, c).await;
+        println!();
+        println!("| callbacks | delivered | distinct webhook-ids | deliveries/s | ack→callback p50 ms | p99 ms |");
+        println!("|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            run.jobs,
+            run.received,
+            run.distinct_webhook_ids,
+            run.per_second(),
+            run.percentile_ms(0.5),
+            run.percentile_ms(0.99)
+        );
+    }
 }
 
 fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
