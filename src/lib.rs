@@ -93,7 +93,12 @@ pub async fn serve(
         config.callbacks.clone(),
     );
     let mut worker = tokio::spawn(deliveries.clone().run(stopping.child_token()));
-    let state = AppState::new(&config, dependencies.store, deliveries.clone());
+    let state = AppState::new(
+        &config,
+        dependencies.store,
+        deliveries.clone(),
+        stopping.clone(),
+    );
 
     tracing::info!(address = %listener.local_addr()?, "listening");
     let signal = stopping.clone();
