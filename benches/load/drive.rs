@@ -16,6 +16,7 @@ pub struct Prepared {
 }
 
 /// One bounded run: `requests` sent by `concurrency` workers.
+#[derive(Default)]
 pub struct Outcome {
     pub wall: Duration,
     pub latencies: Vec<Duration>,
@@ -24,6 +25,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Adds another run's requests; wall times add up (runs are sequential).
+    pub fn merge(&mut self, other: Outcome) {
+        self.wall += other.wall;
+        self.latencies.extend(other.latencies);
+        self.ok += other.ok;
+        self.errors += other.errors;
+    }
+
     pub fn rps(&self) -> f64 {
         self.latencies.len() as f64 / self.wall.as_secs_f64()
     }

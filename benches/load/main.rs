@@ -33,6 +33,7 @@ use uuid::Uuid;
 use crate::drive::{drive, headers, Outcome, Prepared};
 use crate::payload::{fully_stored, webhook_body};
 use crate::service::Service;
+use rosetta_webhook::store::{JobRecord, ResultRecord};
 
 const SECRET: &str = "bench-webhook-secret";
 const API_KEY: &str = "bench-api-key-0123456789";
@@ -99,6 +100,8 @@ struct Row {
     size: usize,
     outcome: Outcome,
     peak_rss_mib: Option<f64>,
+    /// Service CPU time per request, in microseconds (service rows only).
+    cpu_us: Option<f64>,
     stored: Option<(usize, usize)>,
 }
 
@@ -160,25 +163,24 @@ async fn main() {
             })
             .collect();
 
-        service.reset_peak();
-        let outcome = drive(&client, webhooks, c).await;
-        let peak = service.status_kib("VmHWM:") as f64 / 1024.0;
-        let stored = (fully_stored(&db, &tag_a, size), outcome.ok);
+        let (service_run, ceiling_run, peak, cpu_us) =
+            interleaved(&client, &service, webhooks, direct_ingests, c).await;
+        let stored = (fully_stored(&db, &tag_a, size), service_run.ok);
         rows.push(Row {
             scenario: "(a) service webhook".into(),
             size,
-            outcome,
+            outcome: service_run,
             peak_rss_mib: Some(peak),
+            cpu_us: Some(cpu_us),
             stored: Some(stored),
         });
-
-        let outcome = drive(&client, direct_ingests, c).await;
-        let stored = (fully_stored(&db, &tag_b, size), outcome.ok);
+        let stored = (fully_stored(&db, &tag_b, size), ceiling_run.ok);
         rows.push(Row {
             scenario: "(b) PostgREST rpc (ceiling)".into(),
             size,
-            outcome,
+            outcome: ceiling_run,
             peak_rss_mib: None,
+            cpu_us: None,
             stored: Some(stored),
         });
 
@@ -203,35 +205,45 @@ async fn main() {
                 vec![
                     Prepared {
                         method: Method::GET,
-                        url: format!("{}/classification_jobs?select=job_id,client_id,status,total_products,completed_products,failed_products,created_at,updated_at,completed_at,metadata&job_id=eq.{job_id}&client_id=eq.bench", postgrest.url()),
+                        // Exactly the two calls the service makes for a poll.
+                        url: format!(
+                            "{}/classification_jobs?select={}&job_id=eq.{job_id}&client_id=eq.bench\
+                             &callback_deliveries.order=created_at.desc.nullslast&callback_deliveries.limit=1",
+                            postgrest.url(),
+                            JobRecord::COLUMNS
+                        ),
                         headers: auth,
                         body: None,
                     },
                     Prepared {
                         method: Method::GET,
-                        url: format!("{}/classification_results?select=product_id,product_description,hts_code,hts_description,confidence,duty_rate,source,section_301_applies,pga_flags,extra&job_id=eq.{job_id}&order=product_id.asc", postgrest.url()),
+                        url: format!(
+                            "{}/classification_results?select={}&job_id=eq.{job_id}&order=product_id.asc",
+                            postgrest.url(),
+                            ResultRecord::COLUMNS
+                        ),
                         headers: page_headers,
                         body: None,
                     },
                 ]
             })
             .collect();
-        service.reset_peak();
-        let outcome = drive(&client, polls, c).await;
-        let peak = service.status_kib("VmHWM:") as f64 / 1024.0;
+        let (service_run, ceiling_run, peak, cpu_us) =
+            interleaved(&client, &service, polls, direct_reads, c).await;
         rows.push(Row {
             scenario: "(c) service poll".into(),
             size,
-            outcome,
+            outcome: service_run,
             peak_rss_mib: Some(peak),
+            cpu_us: Some(cpu_us),
             stored: None,
         });
-        let outcome = drive(&client, direct_reads, c).await;
         rows.push(Row {
             scenario: "(d) PostgREST reads (ceiling)".into(),
             size,
-            outcome,
+            outcome: ceiling_run,
             peak_rss_mib: None,
+            cpu_us: None,
             stored: None,
         });
     }
@@ -255,6 +267,50 @@ async fn main() {
     }
 }
 
+/// Runs the service's and the ceiling's requests in alternating rounds
+/// (a b, b a, a b, b a), so drift on a shared machine (table growth, other
+/// work) falls on both alike. Returns both outcomes and the service's peak
+/// RSS over the rounds.
+async fn interleaved(
+    client: &reqwest::Client,
+    service: &Service,
+    service_work: Vec<Vec<Prepared>>,
+    ceiling_work: Vec<Vec<Prepared>>,
+    concurrency: usize,
+) -> (Outcome, Outcome, f64, f64) {
+    const ROUNDS: usize = 4;
+    let chunks = |work: Vec<Vec<Prepared>>| {
+        let size = work.len().div_ceil(ROUNDS).max(1);
+        let mut chunks: Vec<Vec<Vec<Prepared>>> = Vec::new();
+        let mut work = work.into_iter().peekable();
+        while work.peek().is_some() {
+            chunks.push(work.by_ref().take(size).collect());
+        }
+        chunks
+    };
+    let (mut service_chunks, mut ceiling_chunks) = (chunks(service_work), chunks(ceiling_work));
+    let (mut service_run, mut ceiling_run) = (Outcome::default(), Outcome::default());
+    service.reset_peak();
+    let cpu_before = service.cpu_time();
+    for round in 0..ROUNDS {
+        let (s, c) = (
+            service_chunks.get_mut(round).map(std::mem::take),
+            ceiling_chunks.get_mut(round).map(std::mem::take),
+        );
+        if round % 2 == 0 {
+            service_run.merge(drive(client, s.unwrap_or_default(), concurrency).await);
+            ceiling_run.merge(drive(client, c.unwrap_or_default(), concurrency).await);
+        } else {
+            ceiling_run.merge(drive(client, c.unwrap_or_default(), concurrency).await);
+            service_run.merge(drive(client, s.unwrap_or_default(), concurrency).await);
+        }
+    }
+    let peak = service.status_kib("VmHWM:") as f64 / 1024.0;
+    let cpu_us = (service.cpu_time() - cpu_before).as_secs_f64() * 1e6
+        / service_run.latencies.len().max(1) as f64;
+    (service_run, ceiling_run, peak, cpu_us)
+}
+
 fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
     println!();
     println!(
@@ -263,12 +319,12 @@ fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    println!("| scenario | results/webhook | requests | req/s | p50 ms | p99 ms | errors | peak RSS MiB | stored/acked |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| scenario | results/webhook | requests | req/s | p50 ms | p99 ms | errors | peak RSS MiB | service CPU µs/req | stored/acked |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let o = &row.outcome;
         println!(
-            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {} | {} |",
             row.scenario,
             row.size,
             o.latencies.len(),
@@ -278,6 +334,9 @@ fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
             o.errors,
             row.peak_rss_mib
                 .map(|m| format!("{m:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            row.cpu_us
+                .map(|c| format!("{c:.0}"))
                 .unwrap_or_else(|| "-".into()),
             row.stored
                 .map(|(s, a)| format!("{s}/{a}"))

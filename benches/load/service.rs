@@ -30,6 +30,10 @@ impl Service {
             .env("CALLBACK_ALLOW_HTTP", "true")
             .env("CALLBACK_ALLOWED_NETWORKS", "127.0.0.1/32")
             .env("LOG_FORMAT", "json")
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -53,6 +57,19 @@ impl Service {
             .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
             .unwrap_or(0)
+    }
+
+    /// CPU time (user + system) the service has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are
+        // the 14th and 15th fields of the line, in clock ticks (100 per second).
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<u64> = after_name
+            .split(' ')
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        Duration::from_millis((fields[11] + fields[12]) * 10)
     }
 
     /// Resets the kernel's peak-RSS mark so each scenario reports its own peak.
