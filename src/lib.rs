@@ -101,15 +101,26 @@ pub async fn serve(
     );
 
     tracing::info!(address = %listener.local_addr()?, "listening");
+    // One deadline for everything that drains: it starts when shutdown does.
+    let drain_started = Arc::new(std::sync::OnceLock::<tokio::time::Instant>::new());
     let signal = stopping.clone();
+    let started = drain_started.clone();
     let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections or callback claims; draining");
+        let _ = started.set(tokio::time::Instant::now());
         signal.cancel();
     });
+    let deadline = || {
+        drain_started
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now)
+            + DRAIN_DEADLINE
+    };
     let drain_deadline = async {
         stopping.cancelled().await;
-        tokio::time::sleep(DRAIN_DEADLINE).await;
+        tokio::time::sleep_until(deadline()).await;
     };
     let served = tokio::select! {
         result = server => result,
@@ -120,7 +131,7 @@ pub async fn serve(
     };
     // The server may also have stopped on an error; stop the worker either way.
     stopping.cancel();
-    if tokio::time::timeout(DRAIN_DEADLINE, &mut worker)
+    if tokio::time::timeout_at(deadline(), &mut worker)
         .await
         .is_err()
     {

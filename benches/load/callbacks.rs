@@ -17,7 +17,13 @@ use uuid::Uuid;
 use crate::payload::webhook_body;
 use crate::SECRET;
 
-type Arrivals = Arc<Mutex<HashMap<Uuid, (Instant, String)>>>;
+/// First arrival per job, and every arrival counted (duplicates show as
+/// more arrivals than jobs).
+#[derive(Clone, Default)]
+struct Arrivals {
+    first: Arc<Mutex<HashMap<Uuid, (Instant, String)>>>,
+    total: Arc<AtomicUsize>,
+}
 
 pub struct CallbackRun {
     pub jobs: usize,
@@ -25,7 +31,10 @@ pub struct CallbackRun {
     pub wall: Duration,
     /// Per job: from the engine's 200 to the callback's arrival.
     pub ack_to_callback: Vec<Duration>,
+    /// Jobs whose callback arrived.
     pub received: usize,
+    /// Every POST the receiver got, duplicates included.
+    pub arrivals: usize,
     pub distinct_webhook_ids: usize,
 }
 
@@ -54,8 +63,14 @@ async fn arrive(State(arrivals): State<Arrivals>, headers: HeaderMap, body: Byte
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        arrivals.lock().unwrap().entry(job_id).or_insert((at, id));
+        arrivals
+            .first
+            .lock()
+            .unwrap()
+            .entry(job_id)
+            .or_insert((at, id));
     }
+    arrivals.total.fetch_add(1, Ordering::Relaxed);
     "ok"
 }
 
@@ -112,10 +127,11 @@ pub async fn run(
         sender.await.unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    while arrivals.lock().unwrap().len() < jobs && Instant::now() < deadline {
+    while arrivals.first.lock().unwrap().len() < jobs && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let arrivals = arrivals.lock().unwrap().clone();
+    let total_arrivals = arrivals.total.load(Ordering::Relaxed);
+    let arrivals = arrivals.first.lock().unwrap().clone();
     let acks = acks.lock().unwrap().clone();
     server.abort();
     let last = arrivals
@@ -134,6 +150,7 @@ pub async fn run(
             })
             .collect(),
         received: arrivals.len(),
+        arrivals: total_arrivals,
         distinct_webhook_ids: arrivals
             .values()
             .map(|(_, id)| id.clone())

@@ -253,12 +253,13 @@ async fn main() {
     if options.callbacks > 0 {
         let run = callbacks::run(&client, &service.url, options.callbacks, c).await;
         println!();
-        println!("| callbacks | delivered | distinct webhook-ids | deliveries/s | ack→callback p50 ms | p99 ms |");
-        println!("|---:|---:|---:|---:|---:|---:|");
+        println!("| callbacks | delivered | POSTs received | distinct webhook-ids | deliveries/s | ack→callback p50 ms | p99 ms |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
         println!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
             run.jobs,
             run.received,
+            run.arrivals,
             run.distinct_webhook_ids,
             run.per_second(),
             run.percentile_ms(0.5),

@@ -132,6 +132,21 @@ async fn gone_disables_the_callback() {
     assert_eq!(callback["next_attempt_at"], Value::Null);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(receiver.received().len(), 1, "no attempt after 410");
+
+    // A later webhook for the same job records no new delivery either.
+    let mut later = webhook(&job_id, "completed", 2);
+    later["callback_url"] = json!(receiver.url);
+    json_body(app.post_webhook(&later).await, StatusCode::OK).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "410 stops callbacks for the whole job"
+    );
+    let deliveries = app.db().scalar(&format!(
+        "select count(*) from callback_deliveries where job_id = '{job_id}'"
+    ));
+    assert_eq!(deliveries, "1");
 }
 
 #[tokio::test]
