@@ -82,7 +82,7 @@ pub async fn run(
     jobs: usize,
     concurrency: usize,
 ) -> CallbackRun {
-    let arrivals: Arrivals = Arc::default();
+    let arrivals = Arrivals::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let callback_url = format!("http://{}/callbacks", listener.local_addr().unwrap());
     let receiver = Router::new().fallback(arrive).with_state(arrivals.clone());
