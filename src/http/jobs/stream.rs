@@ -13,14 +13,13 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use serde::Serialize;
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::query::{decode_cursor, encode_cursor, PollQuery};
 use super::{parse_job_id, parse_query, visible_job};
 use crate::http::extract::ApiClient;
 use crate::http::{AppError, AppState};
-use crate::representation::result_view;
+use crate::representation::ResultView;
 use crate::store::StoreError;
 
 /// Results read per store call; one page is the most held at a time.
@@ -29,7 +28,7 @@ const STREAM_PAGE: usize = 1000;
 #[derive(Serialize)]
 struct Line {
     cursor: String,
-    result: Map<String, Value>,
+    result: ResultView,
 }
 
 pub async fn results(
@@ -93,7 +92,7 @@ async fn next_page(
     for row in rows {
         let line = Line {
             cursor: encode_cursor(&row.product_id),
-            result: result_view(row),
+            result: ResultView(row),
         };
         serde_json::to_writer(&mut bytes, &line).expect("a result serialises");
         bytes.push(b'\n');
