@@ -60,6 +60,13 @@ begin
     if p_callback_url is null then
         return null;
     end if;
+    -- A receiver that answered 410 Gone wants no more callbacks for this job.
+    if exists (
+        select 1 from public.callback_deliveries
+        where job_id = p_job_id and state = 'disabled' and last_status = 410
+    ) then
+        return null;
+    end if;
     insert into public.callback_deliveries (job_id, webhook_digest, target_url)
     values (p_job_id, md5(p_payload::text), p_callback_url)
     on conflict (job_id, webhook_digest) do nothing
@@ -99,6 +106,7 @@ $$;
 
 -- Records one attempt's outcome and ends the lease. Null when p_owner no
 -- longer holds the lease (it expired and another instance took over).
+-- A 410 Gone also disables the job's other unfinished deliveries.
 create or replace function public.record_callback_attempt(
     p_delivery_id uuid,
     p_owner text,
@@ -112,6 +120,16 @@ language sql
 security invoker
 set search_path = ''
 as $$
+    update public.callback_deliveries other set
+        state = 'disabled',
+        last_error = 'the receiver answered 410 Gone to another callback of this job',
+        next_attempt_at = null,
+        updated_at = now()
+    where p_state = 'disabled' and p_status = 410
+      and other.job_id = (select job_id from public.callback_deliveries where delivery_id = p_delivery_id)
+      and other.delivery_id <> p_delivery_id
+      and other.state in ('pending', 'failed');
+
     update public.callback_deliveries set
         state = p_state,
         attempts = attempts + 1,

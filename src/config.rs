@@ -288,7 +288,7 @@ fn callbacks_from(get: &impl Fn(&str) -> Option<String>) -> Result<CallbackConfi
     let signing_secret = SigningSecret::parse(&get("CALLBACK_SIGNING_SECRET").ok_or_else(|| {
         ConfigError::new(
             "CALLBACK_SIGNING_SECRET",
-            "is required: callbacks are always signed (whsec_ followed by base64 of 24+ random bytes)",
+            "is required: callbacks are always signed (whsec_ followed by base64 of 16 or more random bytes, e.g. `echo whsec_$(openssl rand -base64 32)`)",
         )
     })?)
     .map_err(|reason| ConfigError::new("CALLBACK_SIGNING_SECRET", reason))?;

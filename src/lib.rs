@@ -99,18 +99,34 @@ pub async fn serve(
         config.callbacks.clone(),
     );
     let mut worker = tokio::spawn(deliveries.clone().run(stopping.child_token()));
-    let state = AppState::new(&config, dependencies.store, deliveries.clone());
+    let state = AppState::new(
+        &config,
+        dependencies.store,
+        deliveries.clone(),
+        stopping.clone(),
+    );
 
     tracing::info!(address = %listener.local_addr()?, store = %config.store, "listening");
+    // One deadline for everything that drains: it starts when shutdown does.
+    let drain_started = Arc::new(std::sync::OnceLock::<tokio::time::Instant>::new());
     let signal = stopping.clone();
+    let started = drain_started.clone();
     let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections or callback claims; draining");
+        let _ = started.set(tokio::time::Instant::now());
         signal.cancel();
     });
+    let deadline = || {
+        drain_started
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now)
+            + DRAIN_DEADLINE
+    };
     let drain_deadline = async {
         stopping.cancelled().await;
-        tokio::time::sleep(DRAIN_DEADLINE).await;
+        tokio::time::sleep_until(deadline()).await;
     };
     let served = tokio::select! {
         result = server => result,
@@ -121,7 +137,7 @@ pub async fn serve(
     };
     // The server may also have stopped on an error; stop the worker either way.
     stopping.cancel();
-    if tokio::time::timeout(DRAIN_DEADLINE, &mut worker)
+    if tokio::time::timeout_at(deadline(), &mut worker)
         .await
         .is_err()
     {

@@ -2,7 +2,7 @@
 //! body of a callback, so a client parses one shape.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::store::{CallbackStatus, JobRecord, ResultRecord};
@@ -18,7 +18,7 @@ pub struct JobDocument {
     pub metadata: Value,
     /// Present when the job is `completed` or `partial`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub results: Option<Vec<Map<String, Value>>>,
+    pub results: Option<Vec<ResultView>>,
     /// Pass as `cursor` to read the next page; null on the last page.
     /// Present exactly when `results` is (polls only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,40 +62,59 @@ impl JobDocument {
     }
 
     pub fn with_results(mut self, results: Vec<ResultRecord>) -> Self {
-        self.results = Some(results.into_iter().map(result_view).collect());
+        self.results = Some(results.into_iter().map(ResultView).collect());
         self
     }
 }
 
 /// A result as the engine sent it: the known fields, with the keys this
-/// version does not know put back beside them.
-pub fn result_view(record: ResultRecord) -> Map<String, Value> {
-    let mut view = record.extra;
-    let known = [
-        ("product_id", Value::from(record.product_id)),
-        (
-            "product_description",
-            Value::from(record.product_description),
-        ),
-        ("hts_code", Value::from(record.hts_code)),
-        ("hts_description", Value::from(record.hts_description)),
-        ("confidence", Value::from(record.confidence)),
-        ("duty_rate", Value::from(record.duty_rate)),
-        ("source", Value::from(record.source)),
-        (
-            "section_301_applies",
-            Value::from(record.section_301_applies),
-        ),
-        ("pga_flags", Value::from(record.pga_flags)),
-    ];
-    for (key, value) in known {
-        view.insert(key.to_owned(), value);
+/// version does not know put back beside them (a known field wins over an
+/// `extra` key of the same name). Serialised straight from the stored
+/// record, without building an intermediate map per result.
+#[derive(Debug)]
+pub struct ResultView(pub ResultRecord);
+
+const KNOWN_FIELDS: [&str; 9] = [
+    "product_id",
+    "product_description",
+    "hts_code",
+    "hts_description",
+    "confidence",
+    "duty_rate",
+    "source",
+    "section_301_applies",
+    "pga_flags",
+];
+
+impl Serialize for ResultView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let r = &self.0;
+        let extra = r
+            .extra
+            .iter()
+            .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()));
+        let mut map = serializer.serialize_map(Some(KNOWN_FIELDS.len() + extra.clone().count()))?;
+        map.serialize_entry("product_id", &r.product_id)?;
+        map.serialize_entry("product_description", &r.product_description)?;
+        map.serialize_entry("hts_code", &r.hts_code)?;
+        map.serialize_entry("hts_description", &r.hts_description)?;
+        map.serialize_entry("confidence", &r.confidence)?;
+        map.serialize_entry("duty_rate", &r.duty_rate)?;
+        map.serialize_entry("source", &r.source)?;
+        map.serialize_entry("section_301_applies", &r.section_301_applies)?;
+        map.serialize_entry("pga_flags", &r.pga_flags)?;
+        for (key, value) in extra {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
-    view
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Map;
+
     use super::*;
 
     #[test]
@@ -103,7 +122,7 @@ mod tests {
         let mut extra = Map::new();
         extra.insert("alternatives".into(), Value::from(vec!["6109.90"]));
         extra.insert("hts_code".into(), Value::from("shadow"));
-        let view = result_view(ResultRecord {
+        let view = serde_json::to_value(ResultView(ResultRecord {
             product_id: "p".into(),
             product_description: None,
             hts_code: Some("6109.10.00".into()),
@@ -114,10 +133,17 @@ mod tests {
             section_301_applies: Some(true),
             pga_flags: vec!["FDA".into()],
             extra,
-        });
+        }))
+        .unwrap();
         assert_eq!(view["hts_code"], "6109.10.00");
         assert_eq!(view["alternatives"][0], "6109.90");
         assert_eq!(view["duty_rate"], Value::Null);
         assert_eq!(view["pga_flags"][0], "FDA");
+        let text = serde_json::to_string(&view).unwrap();
+        assert_eq!(
+            text.matches("hts_code").count(),
+            1,
+            "no duplicate keys: {text}"
+        );
     }
 }

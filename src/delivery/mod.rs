@@ -170,11 +170,24 @@ impl DeliveryWorker {
     async fn attempt(&self, claim: DeliveryClaim) -> DeliveryCounts {
         let config = &self.inner.config;
         let attempts_made = u32::try_from(claim.attempts).unwrap_or(0) + 1;
-        let (result, error) = match self.outcome(&claim).await {
-            Ok(outcome) => outcome,
-            Err(error) => {
+        // The whole attempt (read, vet, send) ends before the lease does, so
+        // no other instance can take the delivery while it is being sent.
+        let budget = (config.lease + config.timeout) / 2;
+        let (result, error) = match tokio::time::timeout(budget, self.outcome(&claim)).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(error)) => {
                 // Nothing was sent; the lease expires and the delivery is retried.
                 tracing::warn!(%error, "could not read the job for its callback");
+                return DeliveryCounts {
+                    unrecorded: 1,
+                    ..Default::default()
+                };
+            }
+            Err(_) => {
+                tracing::warn!(
+                    budget_ms = budget.as_millis() as u64,
+                    "callback attempt overran its lease budget; it will be retried"
+                );
                 return DeliveryCounts {
                     unrecorded: 1,
                     ..Default::default()
@@ -239,7 +252,14 @@ impl DeliveryWorker {
             ));
         };
         let config = &self.inner.config;
-        let target = match vet(&claim.target_url, &config.policy, &self.inner.resolver).await {
+        let target = match vet(
+            &claim.target_url,
+            &config.policy,
+            &self.inner.resolver,
+            config.timeout,
+        )
+        .await
+        {
             Ok(target) => target,
             Err(Refusal::Permanent(reason)) => return Ok((AttemptResult::Refused, Some(reason))),
             Err(Refusal::Unresolved(reason)) => return Ok((AttemptResult::NoAnswer, Some(reason))),

@@ -41,6 +41,11 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let split = raw
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("`{raw}` needs a unit (ms, s, m, h or d)"))?;
+    if raw[split..].starts_with(['.', ',']) {
+        return Err(format!(
+            "`{raw}`: use a whole number with a smaller unit (1500ms, not 1.5s)"
+        ));
+    }
     let (number, unit) = raw.split_at(split);
     let value: u64 = number
         .parse()
@@ -162,6 +167,7 @@ mod tests {
         assert!(parse_duration("5").unwrap_err().contains("unit"));
         assert!(parse_duration("5w").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("s").is_err());
+        assert!(parse_duration("1.5s").unwrap_err().contains("1500ms"));
         assert!(parse_duration("").is_err());
         assert!(RetrySchedule::parse("5s,,5m").is_err());
     }

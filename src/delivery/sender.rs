@@ -49,7 +49,7 @@ pub async fn send(
     let response = match request.send().await {
         Ok(response) => response,
         Err(e) if e.is_timeout() => {
-            return no_answer(format!("no answer within {} s", timeout.as_secs()))
+            return no_answer(format!("no answer within {} ms", timeout.as_millis()))
         }
         Err(e) => return no_answer(crate::error_chain(&e)),
     };

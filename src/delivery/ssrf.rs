@@ -149,11 +149,13 @@ pub enum Refusal {
     Unresolved(String),
 }
 
-/// Checks `raw` against the policy, resolving a host name once.
+/// Checks `raw` against the policy, resolving a host name once (within
+/// `lookup_timeout`).
 pub async fn vet(
     raw: &str,
     policy: &AddressPolicy,
     resolver: &Arc<dyn Resolver>,
+    lookup_timeout: std::time::Duration,
 ) -> Result<VettedTarget, Refusal> {
     let url = Url::parse(raw).map_err(|e| Refusal::Permanent(format!("invalid URL: {e}")))?;
     match url.scheme() {
@@ -190,9 +192,9 @@ pub async fn vet(
             None
         }
         Some(url::Host::Domain(host)) => {
-            let addresses = resolver
-                .lookup(host, port)
+            let addresses = tokio::time::timeout(lookup_timeout, resolver.lookup(host, port))
                 .await
+                .map_err(|_| Refusal::Unresolved(format!("{host} did not resolve in time")))?
                 .map_err(|e| Refusal::Unresolved(format!("{host} did not resolve: {e}")))?;
             if addresses.is_empty() {
                 return Err(Refusal::Unresolved(format!(
@@ -327,6 +329,8 @@ mod tests {
         assert!(policy.check("::ffff:127.0.0.2".parse().unwrap()).is_err());
     }
 
+    const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
+
     fn resolver(entries: &[(&str, &str)]) -> Arc<dyn Resolver> {
         Arc::new(StaticResolver(
             entries
@@ -357,11 +361,14 @@ mod tests {
             "ftp://127.0.0.1/x",
         ] {
             assert!(
-                matches!(vet(url, &policy, &dns).await, Err(Refusal::Permanent(_))),
+                matches!(
+                    vet(url, &policy, &dns, SECOND).await,
+                    Err(Refusal::Permanent(_))
+                ),
                 "{url}"
             );
         }
-        let vetted = vet("http://hooks.example.com:8080/cb", &policy, &dns)
+        let vetted = vet("http://hooks.example.com:8080/cb", &policy, &dns, SECOND)
             .await
             .unwrap();
         assert_eq!(
@@ -372,14 +379,14 @@ mod tests {
             ))
         );
         assert!(matches!(
-            vet("http://unknown.example.com/cb", &policy, &dns).await,
+            vet("http://unknown.example.com/cb", &policy, &dns, SECOND).await,
             Err(Refusal::Unresolved(_))
         ));
         let https_only = AddressPolicy {
             allow_http: false,
             ..policy
         };
-        match vet("http://127.0.0.1:9/x", &https_only, &dns).await {
+        match vet("http://127.0.0.1:9/x", &https_only, &dns, SECOND).await {
             Err(Refusal::Permanent(reason)) => assert!(reason.contains("https"), "{reason}"),
             other => panic!("{other:?}"),
         }

@@ -4,7 +4,7 @@
 
 mod parse;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -57,8 +57,9 @@ pub struct ReportedProgress {
     pub failed: Option<u32>,
 }
 
-/// One product's classification. Field names are the storage column names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One product's classification. Field names are the storage column names;
+/// the store reads results back into this type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationResult {
     /// The idempotency key of a result within its job.
     pub product_id: String,
@@ -71,9 +72,21 @@ pub struct ClassificationResult {
     pub duty_rate: Option<f64>,
     pub source: Option<String>,
     pub section_301_applies: Option<bool>,
+    #[serde(deserialize_with = "null_as_default")]
     pub pga_flags: Vec<String>,
     /// Keys of the result this version does not know.
+    #[serde(deserialize_with = "null_as_default")]
     pub extra: Map<String, Value>,
+}
+
+/// Rows written by the Flask blueprint, or by hand, may hold null where
+/// this service always writes a value; read those as the empty value.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl CompletedJob {

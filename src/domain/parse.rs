@@ -34,7 +34,7 @@ pub(super) fn completed_job(body: &[u8]) -> Result<CompletedJob, BodyError> {
         serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
     // PostgreSQL text and jsonb cannot hold U+0000; refuse it here with its
     // path instead of letting the store fail on it.
-    if let Some(path) = path_to_nul(&value, "body") {
+    if let Some(path) = path_to_nul(body, &value) {
         return Err(invalid(
             path,
             "must not contain the NUL character (\\u0000)",
@@ -247,28 +247,54 @@ fn take_optional_number(
     }
 }
 
-/// The path of the first string or key holding U+0000, if any.
-fn path_to_nul(value: &Value, path: &str) -> Option<String> {
-    match value {
-        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| path_to_nul(v, &format!("{path}[{i}]"))),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            let child = if path == "body" {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            if k.contains('\0') {
-                Some(child)
-            } else {
-                path_to_nul(v, &child)
+/// The path of the first string or key holding U+0000, if any. JSON can
+/// only carry it as the escape `\u0000`, so a body without that text is
+/// skipped; otherwise the tree is walked, building a path only on a hit.
+fn path_to_nul(raw: &[u8], value: &Value) -> Option<String> {
+    memchr::memmem::find(raw, br"\u0000")?;
+    let mut segments = Vec::new();
+    nul_segments(value, &mut segments).then(|| {
+        let mut path = String::new();
+        for segment in segments.iter().rev() {
+            match segment {
+                Segment::Index(i) => path.push_str(&format!("[{i}]")),
+                Segment::Key(k) if path.is_empty() => path.push_str(k),
+                Segment::Key(k) => path.push_str(&format!(".{k}")),
+            }
+        }
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        }
+    })
+}
+
+enum Segment<'a> {
+    Index(usize),
+    Key(&'a str),
+}
+
+/// Whether `value` holds U+0000; on a hit `segments` holds the path to it,
+/// innermost first.
+fn nul_segments<'a>(value: &'a Value, segments: &mut Vec<Segment<'a>>) -> bool {
+    let found = match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().enumerate().any(|(i, v)| {
+            nul_segments(v, segments) && {
+                segments.push(Segment::Index(i));
+                true
             }
         }),
-        _ => None,
-    }
+        Value::Object(map) => map.iter().any(|(k, v)| {
+            (k.contains('\0') || nul_segments(v, segments)) && {
+                segments.push(Segment::Key(k));
+                true
+            }
+        }),
+        _ => false,
+    };
+    found
 }
 
 #[cfg(test)]
@@ -482,6 +508,25 @@ mod tests {
             assert_eq!(field, expected_field, "{body} -> {reason}");
             assert!(!reason.is_empty());
         }
+    }
+
+    #[test]
+    fn nul_is_found_with_its_path_only_when_present() {
+        let mut body = seed_body();
+        body["results"][0]["pga_flags"] = json!(["FDA", "bad\u{0}flag"]);
+        assert_eq!(field_error(&body).0, "results[0].pga_flags[1]");
+        let mut body = seed_body();
+        body["metadata"]["a\u{0}b"] = json!(1);
+        assert_eq!(field_error(&body).0, "metadata.a\u{0}b");
+        // An escaped backslash followed by "u0000" is not a NUL.
+        let mut body = seed_body();
+        body["results"][0]["product_description"] = json!("C:\\u0000");
+        assert_eq!(
+            parse(&body).unwrap().results[0]
+                .product_description
+                .as_deref(),
+            Some("C:\\u0000")
+        );
     }
 
     #[test]

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 pub use self::postgrest::{ingest_rpc_body, PostgrestStore};
 pub use self::sqlite::SqliteStore;
 use crate::config::{ClientScope, StoreConfig};
-use crate::domain::CompletedJob;
+use crate::domain::{null_as_default, CompletedJob};
 
 /// The schema level this binary needs (`rosetta_webhook_schema_version()`).
 pub const REQUIRED_SCHEMA_VERSION: i64 = 2;
@@ -157,32 +157,9 @@ pub struct AttemptRecord {
     pub retry_in: Option<Duration>,
 }
 
-/// A stored result as the poll endpoint shows it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ResultRecord {
-    pub product_id: String,
-    pub product_description: Option<String>,
-    pub hts_code: Option<String>,
-    pub hts_description: Option<String>,
-    pub confidence: Option<f64>,
-    pub duty_rate: Option<f64>,
-    pub source: Option<String>,
-    pub section_301_applies: Option<bool>,
-    #[serde(deserialize_with = "null_as_default")]
-    pub pga_flags: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
-    pub extra: Map<String, Value>,
-}
-
-/// Rows written by the Flask blueprint, or by hand, may hold null where
-/// this service always writes a value; read those as the empty value.
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
+/// A stored result: the domain's `ClassificationResult`, read back. (Reads
+/// tolerate the nulls that Flask-era rows may hold.)
+pub use crate::domain::ClassificationResult as ResultRecord;
 
 impl ResultRecord {
     pub const COLUMNS: &'static str = "product_id,product_description,hts_code,hts_description,\

@@ -132,6 +132,21 @@ async fn gone_disables_the_callback() {
     assert_eq!(callback["next_attempt_at"], Value::Null);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(receiver.received().len(), 1, "no attempt after 410");
+
+    // A later webhook for the same job records no new delivery either.
+    let mut later = webhook(&job_id, "completed", 2);
+    later["callback_url"] = json!(receiver.url);
+    json_body(app.post_webhook(&later).await, StatusCode::OK).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "410 stops callbacks for the whole job"
+    );
+    let deliveries = app.db().scalar(&format!(
+        "select count(*) from callback_deliveries where job_id = '{job_id}'"
+    ));
+    assert_eq!(deliveries, "1");
 }
 
 #[tokio::test]
@@ -408,4 +423,41 @@ async fn a_delivery_survives_the_death_of_the_instance_sending_it() {
     }
     restarted.terminate();
     assert!(restarted.wait().await.0.success());
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_attempt_in_flight_finish_and_frees_its_lease() {
+    let stack = Stack::isolated("drain");
+    let app = TestApp::spawn_on(stack.clone(), |_| {}).await; // attempt timeout 2 s
+    let receiver = Receiver::start(vec![Reply::Hold]).await;
+    let (job_id, _) = send_with_callback(&app, &receiver.url, 1).await;
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+
+    let stopping = Instant::now();
+    app.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(9),
+        "drained within Cloud Run's grace"
+    );
+    let row = stack.db.json(&format!(
+        "select row_to_json(d) from callback_deliveries d where job_id = '{job_id}'"
+    ));
+    assert_eq!(
+        row["state"], "failed",
+        "the attempt finished and was recorded: {row}"
+    );
+    assert_eq!(row["attempts"], 1);
+    assert_eq!(
+        row["lease_owner"],
+        Value::Null,
+        "no lease is left held: {row}"
+    );
+    assert!(
+        row["last_error"].as_str().unwrap().contains("no answer"),
+        "{row}"
+    );
+    assert!(
+        row["next_attempt_at"].is_string(),
+        "another instance will retry it"
+    );
 }

@@ -69,6 +69,7 @@ conformance! {
         outbox::released_deliveries_are_claimable_at_once,
         outbox::a_retry_is_not_claimed_before_its_time,
         outbox::final_states_are_never_claimed,
+        outbox::a_gone_receiver_stops_every_callback_of_its_job,
     ],
 }
 

@@ -9,5 +9,6 @@ mod health;
 mod jobs;
 mod migrations;
 mod outage;
+mod polling;
 mod support;
 mod webhooks;

@@ -75,11 +75,16 @@ const READ_OUTCOME: &str =
     "select status, callback_url from classification_jobs where job_id = :job_id";
 
 /// One delivery per (job, distinct webhook): the same body again adds none.
+/// None at all once the job's receiver answered 410 Gone: it wants no more
+/// callbacks for this job.
 const INSERT_DELIVERY: &str = "
     insert into callback_deliveries (
         delivery_id, job_id, webhook_digest, target_url, state, attempts,
         next_attempt_at, created_at, updated_at)
-    values (:delivery_id, :job_id, :digest, :target_url, 'pending', 0, :now, :now, :now)
+    select :delivery_id, :job_id, :digest, :target_url, 'pending', 0, :now, :now, :now
+    where not exists (
+        select 1 from callback_deliveries
+        where job_id = :job_id and state = 'disabled' and last_status = 410)
     on conflict (job_id, webhook_digest) do nothing";
 
 /// Every statement, for the schema check.
@@ -199,7 +204,8 @@ pub(super) fn ingest(
     })
 }
 
-/// The delivery this webhook causes, unless the same webhook recorded one.
+/// The delivery this webhook causes, unless the same webhook recorded one
+/// or the job's receiver is gone.
 fn record_callback(
     tx: &Transaction<'_>,
     job: &CompletedJob,

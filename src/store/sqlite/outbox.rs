@@ -31,6 +31,18 @@ const CLAIM: &str = "
         limit :limit)
     returning delivery_id, job_id, target_url, attempts";
 
+/// A 410 Gone disables the job's other unfinished deliveries too (whoever
+/// records it: the receiver's answer stands even if the lease was lost).
+const DISABLE_SIBLINGS: &str = "
+    update callback_deliveries set
+        state = 'disabled',
+        last_error = 'the receiver answered 410 Gone to another callback of this job',
+        next_attempt_at = null,
+        updated_at = :now
+    where job_id = (select job_id from callback_deliveries where delivery_id = :delivery_id)
+      and delivery_id <> :delivery_id
+      and state in ('pending', 'failed')";
+
 /// Only while `:owner` holds the lease; ends it.
 const RECORD: &str = "
     update callback_deliveries set
@@ -57,6 +69,10 @@ const RELEASE: &str = "
 pub(super) const STATEMENTS: &[(&str, &str)] = &[
     ("callback claim", CLAIM),
     ("callback attempt record", RECORD),
+    (
+        "410 Gone's disabling of the job's other callbacks",
+        DISABLE_SIBLINGS,
+    ),
     ("callback lease release", RELEASE),
 ];
 
@@ -96,6 +112,13 @@ pub(super) fn record(
     attempt: &AttemptRecord,
 ) -> Result<bool, rusqlite::Error> {
     let now = Timestamp::now();
+    if attempt.state == "disabled" && attempt.http_status == Some(410) {
+        tx.prepare_cached(DISABLE_SIBLINGS)?
+            .execute(named_params! {
+                ":delivery_id": delivery_id.to_string(),
+                ":now": now.rfc3339(),
+            })?;
+    }
     let recorded = tx.prepare_cached(RECORD)?.execute(named_params! {
         ":delivery_id": delivery_id.to_string(),
         ":owner": owner,

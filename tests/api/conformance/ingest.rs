@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use rosetta_webhook::config::ClientScope;
-use rosetta_webhook::representation::result_view;
+use rosetta_webhook::representation::ResultView;
 use rosetta_webhook::store::CallbackStatus;
 use serde_json::{json, Value};
 
@@ -100,7 +100,7 @@ pub async fn ingest_stores_every_field(backend: Backend) {
     let page = store.results_page(uuid(&job_id), None, 10).await.unwrap();
     let read_back: Vec<Value> = page
         .into_iter()
-        .map(|r| Value::Object(result_view(r)))
+        .map(|r| serde_json::to_value(ResultView(r)).unwrap())
         .collect();
     assert_eq!(
         Value::from(read_back),

@@ -281,3 +281,53 @@ pub async fn final_states_are_never_claimed(backend: Backend) {
         );
     }
 }
+
+pub async fn a_gone_receiver_stops_every_callback_of_its_job(backend: Backend) {
+    let store = backend.store().await;
+    let job_id = new_job_id();
+    let mut body = webhook(&job_id, "partial", 1);
+    body["callback_url"] = json!("http://127.0.0.1:9/hooks/rosetta");
+    let first = ingest(&store, &body).await.delivery_id.unwrap();
+    let mut newer = webhook(&job_id, "completed", 2);
+    newer["callback_url"] = body["callback_url"].clone();
+    let second = ingest(&store, &newer).await.delivery_id.unwrap();
+    let claimed = store
+        .claim_deliveries("instance-a", 1, LONG_LEASE)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].delivery_id, first, "the oldest due first");
+
+    let gone = attempt("disabled", Some(410), None);
+    assert!(store
+        .record_attempt(first, "instance-a", &gone)
+        .await
+        .unwrap());
+    let rows = backend.delivery_rows(&job_id);
+    assert_eq!(rows[1]["delivery_id"], second.to_string());
+    assert_eq!(rows[1]["state"], "disabled", "the unfinished sibling too");
+    assert_eq!(rows[1]["next_attempt_at"], serde_json::Value::Null);
+    assert_eq!(rows[1]["attempts"], 0);
+    assert!(rows[1]["last_error"].as_str().unwrap().contains("410 Gone"));
+    assert!(claim(&store, "instance-b", LONG_LEASE).await.is_empty());
+
+    let mut later = newer.clone();
+    later["results"][0]["hts_code"] = json!("6109.90.10");
+    assert_eq!(
+        ingest(&store, &later).await.delivery_id,
+        None,
+        "none after a 410"
+    );
+    assert_eq!(backend.delivery_rows(&job_id).len(), 2);
+
+    // Refused for another reason (no status): later webhooks still call back.
+    let (other_job, refused) = job_with_callback(&store).await;
+    assert_eq!(claim(&store, "instance-a", LONG_LEASE).await.len(), 1);
+    let blocked = attempt("disabled", None, None);
+    assert!(store
+        .record_attempt(refused, "instance-a", &blocked)
+        .await
+        .unwrap());
+    let mut again = webhook(&other_job, "completed", 2);
+    again["callback_url"] = json!("http://127.0.0.1:9/hooks/rosetta");
+    assert!(ingest(&store, &again).await.delivery_id.is_some());
+}

@@ -12,22 +12,28 @@
 //!   cargo bench --bench load                       # all sizes, concurrency 32
 //!   cargo bench --bench load -- --sizes 50 --concurrency 32 --requests 2000
 
-#[path = "../tests/api/support/stack.rs"]
+#[path = "../../tests/api/support/stack.rs"]
 #[allow(dead_code)]
 mod stack;
 
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod callbacks;
+mod drive;
+mod payload;
+mod service;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
 use reqwest::Method;
 use rosetta_webhook::domain::CompletedJob;
 use rosetta_webhook::signature;
 use rosetta_webhook::store::ingest_rpc_body;
-use serde_json::{json, Value};
 use uuid::Uuid;
+
+use crate::drive::{drive, headers, Outcome, Prepared};
+use crate::payload::{fully_stored, webhook_body};
+use crate::service::Service;
+use rosetta_webhook::store::{JobRecord, ResultRecord};
 
 const SECRET: &str = "bench-webhook-secret";
 const API_KEY: &str = "bench-api-key-0123456789";
@@ -36,6 +42,8 @@ struct Options {
     sizes: Vec<usize>,
     concurrency: usize,
     requests: Option<usize>,
+    /// Jobs with a callback for the delivery run (0 skips it).
+    callbacks: usize,
 }
 
 impl Options {
@@ -44,6 +52,7 @@ impl Options {
             sizes: vec![1, 50, 1000, 10_000],
             concurrency: 32,
             requests: None,
+            callbacks: 1000,
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -59,6 +68,10 @@ impl Options {
                 }
                 "--concurrency" => {
                     options.concurrency = value.parse().expect("--concurrency");
+                    i += 1;
+                }
+                "--callbacks" => {
+                    options.callbacks = value.parse().expect("--callbacks");
                     i += 1;
                 }
                 "--requests" => {
@@ -82,221 +95,13 @@ impl Options {
     }
 }
 
-/// One prepared HTTP request.
-struct Prepared {
-    method: Method,
-    url: String,
-    headers: HeaderMap,
-    body: Option<Vec<u8>>,
-}
-
-/// One bounded run: `requests` sent by `concurrency` workers.
-struct Outcome {
-    wall: Duration,
-    latencies: Vec<Duration>,
-    ok: usize,
-    errors: usize,
-}
-
-impl Outcome {
-    fn rps(&self) -> f64 {
-        self.latencies.len() as f64 / self.wall.as_secs_f64()
-    }
-    fn percentile_ms(&self, p: f64) -> f64 {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-        sorted[index].as_secs_f64() * 1000.0
-    }
-}
-
-/// Sends each prepared request once; a "request" may be several HTTP calls
-/// sent one after the other (the direct reads mirror the service's two).
-async fn drive(client: &reqwest::Client, work: Vec<Vec<Prepared>>, concurrency: usize) -> Outcome {
-    let work = Arc::new(work);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (client, work, next) = (client.clone(), work.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut results = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(calls) = work.get(index) else { break };
-                let begun = Instant::now();
-                let mut ok = true;
-                for call in calls {
-                    let mut request = client
-                        .request(call.method.clone(), &call.url)
-                        .headers(call.headers.clone());
-                    if let Some(body) = &call.body {
-                        request = request.body(body.clone());
-                    }
-                    ok &= match request.send().await {
-                        Ok(response) => {
-                            let success = response.status().is_success();
-                            success && response.bytes().await.is_ok()
-                        }
-                        Err(_) => false,
-                    };
-                }
-                results.push((begun.elapsed(), ok));
-            }
-            results
-        }));
-    }
-    let mut outcome = Outcome {
-        wall: Duration::ZERO,
-        latencies: Vec::new(),
-        ok: 0,
-        errors: 0,
-    };
-    for worker in workers {
-        for (latency, ok) in worker.await.unwrap() {
-            outcome.latencies.push(latency);
-            if ok {
-                outcome.ok += 1;
-            } else {
-                outcome.errors += 1;
-            }
-        }
-    }
-    outcome.wall = started.elapsed();
-    outcome
-}
-
-fn webhook_body(job_id: Uuid, size: usize, run_tag: &str) -> Value {
-    let results: Vec<Value> = (0..size)
-        .map(|i| {
-            json!({
-                "product_id": format!("SKU-{i:06}"),
-                "product_description": "Men's 100% cotton knit crew-neck T-shirt, short sleeves",
-                "hts_code": "6109.10.00",
-                "hts_description": "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
-                "confidence": 0.92,
-                "duty_rate": 0.167,
-                "source": if i.is_multiple_of(3) { "gemini" } else { "rosetta" },
-                "section_301_applies": i.is_multiple_of(2),
-                "pga_flags": if i.is_multiple_of(5) { json!(["FDA"]) } else { json!([]) },
-            })
-        })
-        .collect();
-    json!({
-        "job_id": job_id,
-        "status": "completed",
-        "client_id": "bench",
-        "results": results,
-        "metadata": {"total_products": size, "completed": size, "failed": 0,
-                     "processing_time_ms": 12500, "cost_usd": 0.15, "bench_run": run_tag}
-    })
-}
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            (
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Jobs tagged `run_tag` whose every result is stored.
-fn fully_stored(db: &stack::TestDb, run_tag: &str, size: usize) -> usize {
-    db.scalar(&format!(
-        "select count(*) from classification_jobs j where metadata->>'bench_run' = '{run_tag}' \
-         and (select count(*) from classification_results r where r.job_id = j.job_id) = {size}"
-    ))
-    .parse()
-    .unwrap()
-}
-
-struct Service {
-    child: Child,
-    url: String,
-}
-
-impl Service {
-    fn start(postgrest_url: &str) -> Self {
-        let port = stack::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_rosetta-webhook"))
-            .env_clear()
-            .current_dir(std::env::temp_dir())
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .env("WEBHOOK_SECRET", SECRET)
-            .env("API_KEYS", format!("bench:{API_KEY}"))
-            .env("POSTGREST_URL", postgrest_url)
-            .env("SUPABASE_SERVICE_ROLE_KEY", stack::service_role_jwt())
-            .env(
-                "CALLBACK_SIGNING_SECRET",
-                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-            )
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the service");
-        let service = Service {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !answers_200(&format!("{}/readyz", service.url)) {
-            assert!(Instant::now() < deadline, "service did not become ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        service
-    }
-
-    fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Resets the kernel's peak-RSS mark so each scenario reports its own peak.
-    fn reset_peak(&self) {
-        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A blocking readiness probe, so start-up needs no second HTTP client.
-fn answers_200(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
-        return false;
-    };
-    let mut response = String::new();
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .is_ok()
-        && stream.read_to_string(&mut response).is_ok()
-        && response.starts_with("HTTP/1.1 200")
-}
-
 struct Row {
     scenario: String,
     size: usize,
     outcome: Outcome,
     peak_rss_mib: Option<f64>,
+    /// Service CPU time per request, in microseconds (service rows only).
+    cpu_us: Option<f64>,
     stored: Option<(usize, usize)>,
 }
 
@@ -358,25 +163,24 @@ async fn main() {
             })
             .collect();
 
-        service.reset_peak();
-        let outcome = drive(&client, webhooks, c).await;
-        let peak = service.status_kib("VmHWM:") as f64 / 1024.0;
-        let stored = (fully_stored(&db, &tag_a, size), outcome.ok);
+        let (service_run, ceiling_run, peak, cpu_us) =
+            interleaved(&client, &service, webhooks, direct_ingests, c).await;
+        let stored = (fully_stored(&db, &tag_a, size), service_run.ok);
         rows.push(Row {
             scenario: "(a) service webhook".into(),
             size,
-            outcome,
+            outcome: service_run,
             peak_rss_mib: Some(peak),
+            cpu_us: Some(cpu_us),
             stored: Some(stored),
         });
-
-        let outcome = drive(&client, direct_ingests, c).await;
-        let stored = (fully_stored(&db, &tag_b, size), outcome.ok);
+        let stored = (fully_stored(&db, &tag_b, size), ceiling_run.ok);
         rows.push(Row {
             scenario: "(b) PostgREST rpc (ceiling)".into(),
             size,
-            outcome,
+            outcome: ceiling_run,
             peak_rss_mib: None,
+            cpu_us: None,
             stored: Some(stored),
         });
 
@@ -401,40 +205,111 @@ async fn main() {
                 vec![
                     Prepared {
                         method: Method::GET,
-                        url: format!("{}/classification_jobs?select=job_id,client_id,status,total_products,completed_products,failed_products,created_at,updated_at,completed_at,metadata&job_id=eq.{job_id}&client_id=eq.bench", postgrest.url()),
+                        // Exactly the two calls the service makes for a poll.
+                        url: format!(
+                            "{}/classification_jobs?select={}&job_id=eq.{job_id}&client_id=eq.bench\
+                             &callback_deliveries.order=created_at.desc.nullslast&callback_deliveries.limit=1",
+                            postgrest.url(),
+                            JobRecord::COLUMNS
+                        ),
                         headers: auth,
                         body: None,
                     },
                     Prepared {
                         method: Method::GET,
-                        url: format!("{}/classification_results?select=product_id,product_description,hts_code,hts_description,confidence,duty_rate,source,section_301_applies,pga_flags,extra&job_id=eq.{job_id}&order=product_id.asc", postgrest.url()),
+                        url: format!(
+                            "{}/classification_results?select={}&job_id=eq.{job_id}&order=product_id.asc",
+                            postgrest.url(),
+                            ResultRecord::COLUMNS
+                        ),
                         headers: page_headers,
                         body: None,
                     },
                 ]
             })
             .collect();
-        service.reset_peak();
-        let outcome = drive(&client, polls, c).await;
-        let peak = service.status_kib("VmHWM:") as f64 / 1024.0;
+        let (service_run, ceiling_run, peak, cpu_us) =
+            interleaved(&client, &service, polls, direct_reads, c).await;
         rows.push(Row {
             scenario: "(c) service poll".into(),
             size,
-            outcome,
+            outcome: service_run,
             peak_rss_mib: Some(peak),
+            cpu_us: Some(cpu_us),
             stored: None,
         });
-        let outcome = drive(&client, direct_reads, c).await;
         rows.push(Row {
             scenario: "(d) PostgREST reads (ceiling)".into(),
             size,
-            outcome,
+            outcome: ceiling_run,
             peak_rss_mib: None,
+            cpu_us: None,
             stored: None,
         });
     }
 
     print_table(&rows, c, idle_rss_mib);
+
+    if options.callbacks > 0 {
+        let run = callbacks::run(&client, &service.url, options.callbacks, c).await;
+        println!();
+        println!("| callbacks | delivered | POSTs received | distinct webhook-ids | deliveries/s | ack→callback p50 ms | p99 ms |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            run.jobs,
+            run.received,
+            run.arrivals,
+            run.distinct_webhook_ids,
+            run.per_second(),
+            run.percentile_ms(0.5),
+            run.percentile_ms(0.99)
+        );
+    }
+}
+
+/// Runs the service's and the ceiling's requests in alternating rounds
+/// (a b, b a, a b, b a), so drift on a shared machine (table growth, other
+/// work) falls on both alike. Returns both outcomes and the service's peak
+/// RSS over the rounds.
+async fn interleaved(
+    client: &reqwest::Client,
+    service: &Service,
+    service_work: Vec<Vec<Prepared>>,
+    ceiling_work: Vec<Vec<Prepared>>,
+    concurrency: usize,
+) -> (Outcome, Outcome, f64, f64) {
+    const ROUNDS: usize = 4;
+    let chunks = |work: Vec<Vec<Prepared>>| {
+        let size = work.len().div_ceil(ROUNDS).max(1);
+        let mut chunks: Vec<Vec<Vec<Prepared>>> = Vec::new();
+        let mut work = work.into_iter().peekable();
+        while work.peek().is_some() {
+            chunks.push(work.by_ref().take(size).collect());
+        }
+        chunks
+    };
+    let (mut service_chunks, mut ceiling_chunks) = (chunks(service_work), chunks(ceiling_work));
+    let (mut service_run, mut ceiling_run) = (Outcome::default(), Outcome::default());
+    service.reset_peak();
+    let cpu_before = service.cpu_time();
+    for round in 0..ROUNDS {
+        let (s, c) = (
+            service_chunks.get_mut(round).map(std::mem::take),
+            ceiling_chunks.get_mut(round).map(std::mem::take),
+        );
+        if round % 2 == 0 {
+            service_run.merge(drive(client, s.unwrap_or_default(), concurrency).await);
+            ceiling_run.merge(drive(client, c.unwrap_or_default(), concurrency).await);
+        } else {
+            ceiling_run.merge(drive(client, c.unwrap_or_default(), concurrency).await);
+            service_run.merge(drive(client, s.unwrap_or_default(), concurrency).await);
+        }
+    }
+    let peak = service.status_kib("VmHWM:") as f64 / 1024.0;
+    let cpu_us = (service.cpu_time() - cpu_before).as_secs_f64() * 1e6
+        / service_run.latencies.len().max(1) as f64;
+    (service_run, ceiling_run, peak, cpu_us)
 }
 
 fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
@@ -445,12 +320,12 @@ fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    println!("| scenario | results/webhook | requests | req/s | p50 ms | p99 ms | errors | peak RSS MiB | stored/acked |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| scenario | results/webhook | requests | req/s | p50 ms | p99 ms | errors | peak RSS MiB | service CPU µs/req | stored/acked |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let o = &row.outcome;
         println!(
-            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {} | {} |",
             row.scenario,
             row.size,
             o.latencies.len(),
@@ -460,6 +335,9 @@ fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
             o.errors,
             row.peak_rss_mib
                 .map(|m| format!("{m:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            row.cpu_us
+                .map(|c| format!("{c:.0}"))
                 .unwrap_or_else(|| "-".into()),
             row.stored
                 .map(|(s, a)| format!("{s}/{a}"))

@@ -1,80 +1,37 @@
-//! `GET /api/v1/jobs/{job_id}`: a client polls its job's status, progress and
-//! results. A client sees only its own jobs; another client's job answers
-//! exactly like an unknown one (404), so its existence is not revealed.
+//! The poll's query parameters: page size, opaque cursor, long-poll wait.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use std::time::Duration;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
-use uuid::Uuid;
 
-use super::error::AppError;
-use super::extract::ApiClient;
-use super::AppState;
-use crate::representation::{shows_results, JobDocument};
+use crate::http::AppError;
 
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
 pub const MAX_PAGE_SIZE: usize = 5000;
+/// The longest a long-poll may hold a request.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/jobs/{job_id}", get(poll))
+/// Raw parameters: all strings, so a bad value gets our error, not serde's.
+#[derive(Debug, Default, Deserialize)]
+pub struct PollQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    pub after: Option<String>,
+    pub wait: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct PollQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-async fn poll(
-    client: ApiClient,
-    State(state): State<AppState>,
-    Path(raw_job_id): Path<String>,
-    query: Result<Query<PollQuery>, QueryRejection>,
-) -> Result<Json<JobDocument>, AppError> {
-    let job_id = Uuid::try_parse(&raw_job_id).map_err(|_| AppError::InvalidParameter {
-        field: "job_id",
-        reason: format!("must be a UUID, not {raw_job_id:?}"),
-    })?;
-    let Query(query) = query.map_err(|e| AppError::InvalidParameter {
-        field: "query",
-        reason: e.body_text(),
-    })?;
-    let page = PageRequest::parse(&query)?;
-
-    let job = state
-        .store
-        .job(job_id, &client.scope)
-        .await?
-        .ok_or(AppError::JobNotFound)?;
-
-    if !shows_results(&job.status) {
-        return Ok(Json(JobDocument::new(job)));
-    }
-    // One extra row tells whether another page exists.
-    let mut rows = state
-        .store
-        .results_page(job_id, page.after.as_deref(), page.limit + 1)
-        .await?;
-    let next_cursor = (rows.len() > page.limit).then(|| {
-        rows.truncate(page.limit);
-        encode_cursor(&rows[page.limit - 1].product_id)
-    });
-    let mut document = JobDocument::new(job).with_results(rows);
-    document.next_cursor = Some(next_cursor);
-    Ok(Json(document))
-}
-
-struct PageRequest {
-    limit: usize,
-    after: Option<String>,
+/// Which page of results to read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageRequest {
+    pub limit: usize,
+    /// The product id after which the page starts.
+    pub after: Option<String>,
 }
 
 impl PageRequest {
-    fn parse(query: &PollQuery) -> Result<Self, AppError> {
+    pub fn parse(query: &PollQuery) -> Result<Self, AppError> {
         let limit = match query.limit.as_deref() {
             None => DEFAULT_PAGE_SIZE,
             Some(raw) => raw
@@ -88,25 +45,48 @@ impl PageRequest {
                     ),
                 })?,
         };
-        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let after = query
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, "cursor"))
+            .transpose()?;
         Ok(Self { limit, after })
     }
 }
 
-/// Cursors are opaque to clients: the last product id of the page, encoded
-/// so it survives a query string and so clients do not build them by hand.
-fn encode_cursor(product_id: &str) -> String {
+/// `wait` in whole seconds, 0 to 60; absent means answer at once.
+pub fn parse_wait(query: &PollQuery) -> Result<Duration, AppError> {
+    match query.wait.as_deref() {
+        None => Ok(Duration::ZERO),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+            .filter(|wait| *wait <= MAX_WAIT)
+            .ok_or_else(|| AppError::InvalidParameter {
+                field: "wait",
+                reason: format!(
+                    "must be a whole number of seconds from 0 to {}, not {raw:?}",
+                    MAX_WAIT.as_secs()
+                ),
+            }),
+    }
+}
+
+/// Cursors are opaque to clients: a product id, encoded so it survives a
+/// query string and so clients do not build them by hand.
+pub fn encode_cursor(product_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(product_id)
 }
 
-fn decode_cursor(cursor: &str) -> Result<String, AppError> {
+pub fn decode_cursor(cursor: &str, field: &'static str) -> Result<String, AppError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| AppError::InvalidParameter {
-            field: "cursor",
+            field,
             reason: "is not a cursor this API returned".to_owned(),
         })
 }
@@ -119,6 +99,7 @@ mod tests {
         PollQuery {
             limit: limit.map(str::to_owned),
             cursor: cursor.map(str::to_owned),
+            ..Default::default()
         }
     }
 
@@ -160,6 +141,28 @@ mod tests {
                         field: "cursor",
                         ..
                     })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn wait_is_bounded() {
+        let wait = |raw: &str| {
+            parse_wait(&PollQuery {
+                wait: Some(raw.into()),
+                ..Default::default()
+            })
+        };
+        assert_eq!(parse_wait(&PollQuery::default()).unwrap(), Duration::ZERO);
+        assert_eq!(wait("60").unwrap(), MAX_WAIT);
+        assert_eq!(wait("0").unwrap(), Duration::ZERO);
+        for bad in ["61", "-1", "1.5", "soon"] {
+            assert!(
+                matches!(
+                    wait(bad),
+                    Err(AppError::InvalidParameter { field: "wait", .. })
                 ),
                 "{bad}"
             );

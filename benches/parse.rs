@@ -1,0 +1,83 @@
+//! Micro-benchmarks of the per-webhook CPU work the service adds on top of
+//! the store: signature verification over the raw body, then parsing and
+//! validating it, at 50 and 10,000 results.
+//!
+//!   cargo bench --bench parse
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rosetta_webhook::config::WebhookSecrets;
+use rosetta_webhook::domain::CompletedJob;
+use rosetta_webhook::signature;
+use rosetta_webhook::store::ingest_rpc_body;
+use serde_json::{json, Value};
+
+fn body(results: usize) -> Vec<u8> {
+    let results: Vec<Value> = (0..results)
+        .map(|i| {
+            json!({
+                "product_id": format!("SKU-{i:06}"),
+                "product_description": "Men's 100% cotton knit crew-neck T-shirt, short sleeves",
+                "hts_code": "6109.10.00",
+                "hts_description": "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
+                "confidence": 0.92,
+                "duty_rate": 0.167,
+                "source": "rosetta",
+                "section_301_applies": false,
+                "pga_flags": ["FDA"],
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "job_id": "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b",
+        "status": "completed",
+        "results": results,
+        "metadata": {"total_products": 50, "completed": 48, "failed": 2,
+                     "processing_time_ms": 12500, "cost_usd": 0.15}
+    }))
+    .unwrap()
+}
+
+fn per_webhook(c: &mut Criterion) {
+    let secrets =
+        WebhookSecrets::new(vec!["retiring-secret".into(), "current-secret".into()]).unwrap();
+    for results in [50, 10_000] {
+        let bytes = body(results);
+        let header = signature::sign(b"current-secret", &bytes);
+        let mut group = c.benchmark_group(format!("{results} results"));
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("verify signature", bytes.len()),
+            &bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    signature::verify(Some(header.as_bytes()), black_box(bytes), &secrets).unwrap()
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("parse + validate", bytes.len()),
+            &bytes,
+            |b, bytes| b.iter(|| CompletedJob::from_json(black_box(bytes)).unwrap()),
+        );
+        let job = CompletedJob::from_json(&bytes).unwrap();
+        group.bench_with_input(
+            BenchmarkId::new("encode store payload", bytes.len()),
+            &job,
+            |b, job| b.iter(|| ingest_rpc_body(black_box(job)).unwrap()),
+        );
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs: this is a 2-core machine shared with other work.
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3));
+    targets = per_webhook
+}
+criterion_main!(benches);
