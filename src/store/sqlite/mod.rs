@@ -235,3 +235,39 @@ impl JobStore for SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::ffi;
+
+    use super::*;
+
+    fn failure(code: i32, message: &str) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message.to_owned()))
+    }
+
+    #[test]
+    fn errors_are_sorted_by_what_the_caller_should_do() {
+        let busy = store_error(failure(ffi::SQLITE_BUSY, "database is locked"));
+        assert!(matches!(busy, StoreError::Unavailable(m) if m.contains("locked")));
+        let full = store_error(failure(ffi::SQLITE_FULL, "database or disk is full"));
+        assert!(matches!(full, StoreError::Unavailable(_)));
+        let missing = store_error(failure(
+            ffi::SQLITE_ERROR,
+            "no such table: callback_deliveries",
+        ));
+        assert!(
+            matches!(missing, StoreError::SchemaMissing(m) if m.contains("callback_deliveries"))
+        );
+        let column = store_error(failure(
+            ffi::SQLITE_ERROR,
+            "table classification_jobs has no column named extra",
+        ));
+        assert!(matches!(column, StoreError::SchemaMissing(_)));
+        let check = store_error(failure(
+            ffi::SQLITE_CONSTRAINT,
+            "CHECK constraint failed: confidence between 0 and 1",
+        ));
+        assert!(matches!(check, StoreError::Refused(_)));
+    }
+}
