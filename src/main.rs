@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    telemetry::init(config.log_format, config.google_cloud_project.clone());
 
     let address = (config.host.clone(), config.port);
     let listener = match TcpListener::bind(&address).await {

@@ -1,6 +1,7 @@
 //! The storage seam: what the handlers need from the database, and nothing
 //! about HTTP servers. The production backend is PostgREST (Supabase).
 
+mod metered;
 mod postgrest;
 
 use std::time::Duration;
@@ -10,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-pub use self::postgrest::{ingest_rpc_body, PostgrestStore};
+pub use self::metered::MeteredStore;
+pub use self::postgrest::{ingest_rpc_body, PostgrestStore, INGEST_RPC};
 use crate::config::ClientScope;
 use crate::domain::CompletedJob;
 
 /// The schema level this binary needs (`rosetta_webhook_schema_version()`).
-pub const REQUIRED_SCHEMA_VERSION: i64 = 2;
+pub const REQUIRED_SCHEMA_VERSION: i64 = 3;
 
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
@@ -57,6 +59,26 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// Gives back every lease `owner` holds; returns how many.
     async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError>;
+
+    /// How full the callback outbox is, for `GET /metrics`: one cheap
+    /// aggregate read over the deliveries that are not final (PostgREST:
+    /// `callback_outbox_stats()`). Called once per scrape, never on a
+    /// request path.
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+}
+
+/// The callback outbox at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+pub struct OutboxStats {
+    /// Deliveries not final yet: `pending`, or `failed` with a retry scheduled.
+    pub unfinished: u64,
+    /// Of those, how many are due now (`next_attempt_at` has passed). A
+    /// leased delivery in flight counts here until its outcome is recorded.
+    pub due: u64,
+    /// How long the oldest due delivery has been due, in seconds; 0 when
+    /// none is. Growing means delivery is not keeping up (or not running:
+    /// see `CALLBACK_WORKER`).
+    pub oldest_due_age_seconds: f64,
 }
 
 /// What the ingest transaction reports back.
@@ -71,6 +93,11 @@ pub struct IngestReceipt {
     /// The callback delivery this webhook recorded, if the job has a callback.
     #[serde(default)]
     pub delivery_id: Option<Uuid>,
+    /// The webhook is the same (after normalisation) as the last one applied
+    /// to this job: an engine retry. It was applied again all the same
+    /// (idempotent). A backend that cannot tell reports `false`.
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 /// A job row as the poll endpoint shows it.
@@ -101,7 +128,8 @@ impl JobRecord {
 }
 
 /// Where a job's callback stands, for the client debugging its endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = CallbackState)]
 pub struct CallbackStatus {
     pub state: String,
     pub attempts: i32,
