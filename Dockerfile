@@ -13,14 +13,17 @@ FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /build
 
 # 1. Dependencies only. The manifest plus stub sources for every target it
-#    names, so this layer stays cached until Cargo.toml or Cargo.lock change.
+#    names (cargo refuses a manifest whose targets are missing), so this
+#    layer stays cached until Cargo.toml or Cargo.lock change.
+#    tests/api/container.rs runs these stub commands against the manifest.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
+RUN mkdir -p src benches/load \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && echo 'fn main() {}' > benches/load.rs \
+ && echo 'fn main() {}' > benches/load/main.rs \
+ && echo 'fn main() {}' > benches/parse.rs \
  && cargo build --release --locked \
- && rm -rf src
+ && rm -rf src benches
 
 # 2. The real sources. COPY keeps the files' modification times, which can be
 #    older than the stub build; touch them so cargo rebuilds this crate.

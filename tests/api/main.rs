@@ -3,9 +3,14 @@
 
 mod binary;
 mod callbacks;
+mod container;
 mod health;
+mod internal;
 mod jobs;
+mod logs;
+mod metrics;
 mod migrations;
+mod openapi;
 mod outage;
 mod polling;
 mod support;
