@@ -13,7 +13,9 @@ FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /build
 
 # 1. Dependencies only. The manifest plus stub sources for every target it
-#    names, so this layer stays cached until Cargo.toml or Cargo.lock change.
+#    names (cargo refuses a manifest whose targets are missing), so this
+#    layer stays cached until Cargo.toml or Cargo.lock change.
+#    tests/api/container.rs runs these stub commands against the manifest.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches/load \
  && echo 'fn main() {}' > src/main.rs \

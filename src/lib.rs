@@ -11,6 +11,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod representation;
 pub mod signature;
 pub mod standard_webhooks;
@@ -28,11 +29,15 @@ use crate::config::Config;
 use crate::delivery::ssrf::{Resolver, SystemResolver};
 use crate::delivery::DeliveryWorker;
 use crate::http::AppState;
-use crate::store::{JobStore, StoreError};
+use crate::metrics::Metrics;
+use crate::store::{JobStore, MeteredStore, StoreError};
 
 /// How long in-flight requests and callback attempts may take to finish
 /// after shutdown begins; Cloud Run kills the instance 10 s after SIGTERM.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(9);
+
+/// How often recorded histogram samples are folded into their buckets.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// An error with its causes, `outer: inner: root`; reqwest's own Display
 /// stops at "error sending request", which says nothing of why.
@@ -93,18 +98,45 @@ pub async fn serve(
         tracing::warn!("API_KEYS is empty: no client can poll jobs");
     }
     let stopping = CancellationToken::new();
+    let metrics = Metrics::new();
+    let store: Arc<dyn JobStore> = Arc::new(MeteredStore::new(dependencies.store, metrics.clone()));
     let deliveries = DeliveryWorker::new(
-        dependencies.store.clone(),
+        store.clone(),
         dependencies.resolver,
         config.callbacks.clone(),
+        metrics.clone(),
     );
-    let mut worker = tokio::spawn(deliveries.clone().run(stopping.child_token()));
+    let mut worker = if config.callbacks.background {
+        Some(tokio::spawn(deliveries.clone().run(stopping.child_token())))
+    } else {
+        tracing::info!(
+            "CALLBACK_WORKER=off: callbacks go out only through POST /internal/deliveries/run"
+        );
+        None
+    };
+    tokio::spawn(metrics_upkeep(metrics.clone(), stopping.child_token()));
     let state = AppState::new(
         &config,
-        dependencies.store,
+        store,
         deliveries.clone(),
         stopping.clone(),
+        metrics,
     );
+
+    if let Some(port) = config.metrics_port {
+        let metrics_listener = TcpListener::bind((config.host.as_str(), port)).await?;
+        tracing::info!(address = %metrics_listener.local_addr()?, "serving /metrics");
+        let metrics_router = http::metrics_router(state.clone());
+        let stop = stopping.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(metrics_listener, metrics_router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        });
+    }
 
     tracing::info!(address = %listener.local_addr()?, store = %config.store, "listening");
     // One deadline for everything that drains: it starts when shutdown does.
@@ -137,13 +169,25 @@ pub async fn serve(
     };
     // The server may also have stopped on an error; stop the worker either way.
     stopping.cancel();
-    if tokio::time::timeout_at(deadline(), &mut worker)
-        .await
-        .is_err()
-    {
-        worker.abort();
-        tracing::warn!("callback attempts still running at the deadline were abandoned; their leases are released");
+    if let Some(worker) = worker.as_mut() {
+        if tokio::time::timeout_at(deadline(), &mut *worker)
+            .await
+            .is_err()
+        {
+            worker.abort();
+            tracing::warn!("callback attempts still running at the deadline were abandoned; their leases are released");
+        }
     }
     deliveries.release().await;
     served
+}
+
+/// Folds histogram samples into buckets every few seconds until `stop`.
+async fn metrics_upkeep(metrics: Metrics, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(METRICS_UPKEEP_INTERVAL) => metrics.run_upkeep(),
+        }
+    }
 }

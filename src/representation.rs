@@ -3,36 +3,98 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::store::{CallbackStatus, JobRecord, ResultRecord};
 
-#[derive(Debug, Serialize)]
+/// A job: the answer to a poll, and the body of a callback (which has every
+/// result, and no `next_cursor` or `callback`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Job, example = json!({
+    "job_id": "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b", "status": "completed",
+    "progress": {"completed": 2, "failed": 0, "total": 2},
+    "created_at": "2026-12-03T10:00:00.000000+00:00", "updated_at": "2026-12-03T10:02:05.120000+00:00",
+    "completed_at": "2026-12-03T10:02:05.120000+00:00",
+    "metadata": {"total_products": 2, "completed": 2, "failed": 0, "processing_time_ms": 12500, "cost_usd": 0.15},
+    "results": [{"product_id": "SKU-1", "product_description": "Men's cotton knit T-shirt", "hts_code": "6109.10.00",
+                 "hts_description": "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
+                 "confidence": 0.92, "duty_rate": 0.167, "source": "rosetta", "section_301_applies": false, "pga_flags": []}],
+    "next_cursor": "U0tVLTE",
+    "callback": {"state": "delivered", "attempts": 1, "last_status": 200, "last_error": null,
+                 "next_attempt_at": null, "delivered_at": "2026-12-03T10:02:05.480000+00:00"}
+}))]
 pub struct JobDocument {
+    #[schema(value_type = String, format = Uuid)]
     pub job_id: Uuid,
+    /// `pending`, `processing`, `partial`, `completed` or `failed`.
     pub status: String,
     pub progress: Progress,
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
+    /// As the latest non-stale webhook sent it, merged over earlier ones.
+    #[schema(value_type = Object)]
     pub metadata: Value,
     /// Present when the job is `completed` or `partial`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<ClassificationResult>>)]
     pub results: Option<Vec<ResultView>>,
     /// Pass as `cursor` to read the next page; null on the last page.
     /// Present exactly when `results` is (polls only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub next_cursor: Option<Option<String>>,
     /// The job's latest callback delivery (polls only; absent without a callback).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback: Option<CallbackStatus>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Progress {
     pub completed: i64,
     pub failed: i64,
     pub total: Option<i64>,
+}
+
+/// One product's classification, in a webhook and as polls return it. Keys
+/// not listed are kept and returned beside these.
+#[derive(ToSchema)]
+#[schema(
+    example = json!({
+        "product_id": "SKU-2",
+        "product_description": "Roasted coffee beans, not decaffeinated",
+        "hts_code": "0901.21.00",
+        "hts_description": "Coffee, roasted: Not decaffeinated",
+        "confidence": 0.88,
+        "duty_rate": 0.0,
+        "source": "gemini",
+        "section_301_applies": false,
+        "pga_flags": ["FDA"]
+    })
+)]
+#[allow(dead_code)]
+pub struct ClassificationResult {
+    /// Unique within the job (and within one webhook).
+    #[schema(min_length = 1)]
+    product_id: String,
+    #[schema(nullable = true)]
+    product_description: Option<String>,
+    #[schema(nullable = true)]
+    hts_code: Option<String>,
+    #[schema(nullable = true)]
+    hts_description: Option<String>,
+    #[schema(nullable = true, minimum = 0, maximum = 1)]
+    confidence: Option<f64>,
+    #[schema(nullable = true, minimum = 0)]
+    duty_rate: Option<f64>,
+    #[schema(nullable = true)]
+    source: Option<String>,
+    #[schema(nullable = true)]
+    section_301_applies: Option<bool>,
+    /// Absent or null is stored as `[]`.
+    #[schema(nullable = true)]
+    pga_flags: Option<Vec<String>>,
 }
 
 /// Whether a job in this status shows its results.

@@ -27,7 +27,7 @@ use reqwest::header::HeaderValue;
 use reqwest::Method;
 use rosetta_webhook::domain::CompletedJob;
 use rosetta_webhook::signature;
-use rosetta_webhook::store::ingest_rpc_body;
+use rosetta_webhook::store::{ingest_rpc_body, INGEST_RPC};
 use uuid::Uuid;
 
 use crate::drive::{drive, headers, Outcome, Prepared};
@@ -153,7 +153,7 @@ async fn main() {
                 let job = CompletedJob::from_json(&body).unwrap();
                 vec![Prepared {
                     method: Method::POST,
-                    url: format!("{}/rpc/ingest_classification_webhook", postgrest.url()),
+                    url: format!("{}/rpc/{INGEST_RPC}", postgrest.url()),
                     headers: headers(&[
                         ("authorization", &bearer),
                         ("content-type", "application/json"),

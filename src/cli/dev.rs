@@ -85,7 +85,7 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(super::USAGE);
         }
     };
-    telemetry::init(config.log_format);
+    telemetry::init(config.log_format, config.google_cloud_project.clone());
     let dependencies = match Dependencies::from_config(&config).await {
         Ok(dependencies) => dependencies,
         Err(error) => {

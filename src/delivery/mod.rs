@@ -20,6 +20,7 @@ use uuid::Uuid;
 use self::schedule::{decide, AttemptResult, Decision, RetrySchedule};
 use self::ssrf::{vet, AddressPolicy, Refusal, Resolver};
 use crate::config::ClientScope;
+use crate::metrics::Metrics;
 use crate::representation::{shows_results, JobDocument};
 use crate::standard_webhooks::SigningSecret;
 use crate::store::{AttemptRecord, DeliveryClaim, JobStore, StoreError};
@@ -38,10 +39,14 @@ pub struct CallbackConfig {
     pub poll_interval: Duration,
     /// Attempts in flight at once per instance.
     pub concurrency: usize,
+    /// Run the worker in the background of every instance (`CALLBACK_WORKER=on`).
+    /// Off, only `POST /internal/deliveries/run` delivers: for Cloud Run's
+    /// request-based billing, where a scheduler calls it.
+    pub background: bool,
 }
 
 /// What one pass over the due deliveries did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryCounts {
     pub attempted: u32,
     pub delivered: u32,
@@ -53,6 +58,21 @@ pub struct DeliveryCounts {
 }
 
 impl DeliveryCounts {
+    /// The outcome of a single attempt's counts, as metrics label it.
+    fn outcome(&self) -> &'static str {
+        if self.delivered > 0 {
+            "delivered"
+        } else if self.retrying > 0 {
+            "retrying"
+        } else if self.exhausted > 0 {
+            "exhausted"
+        } else if self.disabled > 0 {
+            "disabled"
+        } else {
+            "unrecorded"
+        }
+    }
+
     fn add(&mut self, other: DeliveryCounts) {
         self.attempted += other.attempted;
         self.delivered += other.delivered;
@@ -76,6 +96,7 @@ struct Inner {
     /// This instance's name on the leases it holds.
     owner: String,
     wake: Notify,
+    metrics: Metrics,
 }
 
 impl DeliveryWorker {
@@ -83,6 +104,7 @@ impl DeliveryWorker {
         store: Arc<dyn JobStore>,
         resolver: Arc<dyn Resolver>,
         config: CallbackConfig,
+        metrics: Metrics,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -91,6 +113,7 @@ impl DeliveryWorker {
                 config,
                 owner: format!("instance-{}", Uuid::new_v4().simple()),
                 wake: Notify::new(),
+                metrics,
             }),
         }
     }
@@ -168,8 +191,17 @@ impl DeliveryWorker {
 
     #[tracing::instrument(skip_all, fields(delivery_id = %claim.delivery_id, job_id = %claim.job_id, attempt = claim.attempts + 1))]
     async fn attempt(&self, claim: DeliveryClaim) -> DeliveryCounts {
+        let attempt = u32::try_from(claim.attempts).unwrap_or(0) + 1;
+        let counts = self.try_once(claim, attempt).await;
+        self.inner
+            .metrics
+            .callback_attempt(counts.outcome(), attempt);
+        counts
+    }
+
+    /// One attempt and its recorded outcome.
+    async fn try_once(&self, claim: DeliveryClaim, attempts_made: u32) -> DeliveryCounts {
         let config = &self.inner.config;
-        let attempts_made = u32::try_from(claim.attempts).unwrap_or(0) + 1;
         // The whole attempt (read, vet, send) ends before the lease does, so
         // no other instance can take the delivery while it is being sent.
         let budget = (config.lease + config.timeout) / 2;

@@ -1,8 +1,10 @@
 //! The one error type of the HTTP layer and its one JSON shape:
 //! `{"status": "error", "error": "<stable code>", "message": "...", "field"?: "..."}`.
 //!
-//! Client mistakes get a specific message; our own failures are logged once
-//! with their detail here and answered with a generic message.
+//! Client mistakes get a specific message; our own failures keep their
+//! detail for the log and are answered with a generic message. The request's
+//! log line (`observe`) writes the detail: one line per refused or failed
+//! request, with its `httpRequest`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +26,10 @@ pub enum AppError {
     MissingApiKey,
     #[error("the API key is not valid")]
     InvalidApiKey,
+    #[error("the Authorization: Bearer header is missing")]
+    MissingToken,
+    #[error("the bearer token is not valid")]
+    InvalidToken,
     #[error("no job with this id")]
     JobNotFound,
     #[error("no such route")]
@@ -46,8 +52,38 @@ pub enum AppError {
     Internal(String),
 }
 
+/// Every code [`AppError::code`] can answer, for the OpenAPI document.
+pub const CODES: [&str; 17] = [
+    "missing_signature",
+    "invalid_signature",
+    "missing_api_key",
+    "invalid_api_key",
+    "missing_token",
+    "invalid_token",
+    "job_not_found",
+    "route_not_found",
+    "method_not_allowed",
+    "payload_too_large",
+    "unreadable_body",
+    "invalid_json",
+    "validation_failed",
+    "invalid_parameter",
+    "internal_error",
+    "store_unavailable",
+    "timeout",
+];
+
+/// What the request's log line says about an error response; set on the
+/// response by `into_response`, read by `observe`.
+#[derive(Debug, Clone)]
+pub struct ErrorLog {
+    pub code: &'static str,
+    /// The full detail, our failures' included (never sent to the client).
+    pub detail: String,
+}
+
 #[derive(Serialize)]
-struct ErrorBody<'a> {
+pub struct ErrorBody<'a> {
     status: &'static str,
     error: &'static str,
     message: String,
@@ -58,9 +94,11 @@ struct ErrorBody<'a> {
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Signature(_) | Self::MissingApiKey | Self::InvalidApiKey => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Signature(_)
+            | Self::MissingApiKey
+            | Self::InvalidApiKey
+            | Self::MissingToken
+            | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::JobNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -82,6 +120,8 @@ impl AppError {
             Self::Signature(_) => "invalid_signature",
             Self::MissingApiKey => "missing_api_key",
             Self::InvalidApiKey => "invalid_api_key",
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken => "invalid_token",
             Self::JobNotFound => "job_not_found",
             Self::RouteNotFound => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -122,11 +162,6 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, code = self.code(), "request failed");
-        } else {
-            tracing::info!(error = %self, code = self.code(), "request refused");
-        }
         let body = ErrorBody {
             status: "error",
             error: self.code(),
@@ -140,6 +175,17 @@ impl IntoResponse for AppError {
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
             );
         }
+        if status == StatusCode::UNAUTHORIZED
+            && matches!(self, Self::MissingToken | Self::InvalidToken)
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response.extensions_mut().insert(ErrorLog {
+            code: self.code(),
+            detail: self.to_string(),
+        });
         response
     }
 }
@@ -201,6 +247,54 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"], "internal_error");
         assert!(!body.to_string().contains("23514"));
+    }
+
+    /// One of each variant; a new variant belongs here too.
+    fn one_of_each() -> Vec<AppError> {
+        vec![
+            SignatureError::Missing.into(),
+            SignatureError::Mismatch.into(),
+            AppError::MissingApiKey,
+            AppError::InvalidApiKey,
+            AppError::MissingToken,
+            AppError::InvalidToken,
+            AppError::JobNotFound,
+            AppError::RouteNotFound,
+            AppError::MethodNotAllowed,
+            AppError::PayloadTooLarge { limit: 1 },
+            AppError::UnreadableBody("x".into()),
+            BodyError::Syntax("x".into()).into(),
+            BodyError::Invalid {
+                field: "f".into(),
+                reason: "r".into(),
+            }
+            .into(),
+            AppError::InvalidParameter {
+                field: "limit",
+                reason: "r".into(),
+            },
+            AppError::Store(StoreError::Refused("x".into())),
+            AppError::Store(StoreError::Unavailable("x".into())),
+            AppError::Timeout { seconds: 1 },
+        ]
+    }
+
+    #[test]
+    fn the_documented_codes_are_exactly_the_codes_answered() {
+        let answered: std::collections::BTreeSet<&str> =
+            one_of_each().iter().map(AppError::code).collect();
+        let documented: std::collections::BTreeSet<&str> = CODES.into_iter().collect();
+        assert_eq!(answered, documented);
+    }
+
+    #[tokio::test]
+    async fn every_error_response_carries_its_log_detail() {
+        let response = AppError::Store(StoreError::Refused("SQL 23514".into())).into_response();
+        let log = response.extensions().get::<ErrorLog>().unwrap();
+        assert_eq!(log.code, "internal_error");
+        assert!(log.detail.contains("SQL 23514"), "the log keeps the detail");
+        let response = AppError::InvalidToken.into_response();
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 
     #[tokio::test]

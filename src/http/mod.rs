@@ -4,35 +4,50 @@
 mod error;
 mod extract;
 mod health;
+mod internal;
 mod jobs;
+mod metrics;
+mod observe;
+mod openapi;
+mod schemas;
 mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
-use tower::ServiceBuilder;
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use error::AppError;
+pub use error::{AppError, CODES as ERROR_CODES};
 pub use extract::API_KEY_HEADER;
+pub use internal::{DeliveryRun, PATH as INTERNAL_DELIVERIES_PATH};
 pub use jobs::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_WAIT};
+pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, PATH as METRICS_PATH};
+pub use observe::UNMATCHED as UNMATCHED_ROUTE;
+pub use openapi::PATH as OPENAPI_PATH;
 pub use webhooks::PATH as WEBHOOK_PATH;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ApiKeys, Config, WebhookSecrets};
+use crate::config::{ApiKeys, Config, InternalToken, WebhookSecrets};
 use crate::delivery::DeliveryWorker;
+use crate::metrics::Metrics;
 use crate::store::JobStore;
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Time a scheduled delivery run leaves for its last attempts and answer
+/// within `REQUEST_TIMEOUT_SECONDS`, beyond `CALLBACK_TIMEOUT`.
+const DELIVERY_RUN_MARGIN: Duration = Duration::from_secs(5);
 
 /// What every handler may use; cheap to clone.
 #[derive(Clone)]
@@ -46,6 +61,13 @@ pub struct AppState {
     pub deliveries: DeliveryWorker,
     /// Cancelled when shutdown begins: held long-polls answer at once.
     pub stopping: CancellationToken,
+    pub metrics: Metrics,
+    /// `None`: `POST /internal/deliveries/run` answers 404.
+    pub internal_token: Option<Arc<InternalToken>>,
+    /// How long a scheduled delivery run keeps claiming.
+    pub delivery_budget: Duration,
+    /// `/metrics` is served on its own port, not by [`router`].
+    pub separate_metrics: bool,
 }
 
 impl AppState {
@@ -54,41 +76,58 @@ impl AppState {
         store: Arc<dyn JobStore>,
         deliveries: DeliveryWorker,
         stopping: CancellationToken,
+        metrics: Metrics,
     ) -> Self {
         Self {
             store,
             deliveries,
             stopping,
+            metrics,
             webhook_secrets: Arc::new(config.webhook_secrets.clone()),
             api_keys: Arc::new(config.api_keys.clone()),
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
+            internal_token: config.internal_token.clone().map(Arc::new),
+            delivery_budget: config
+                .request_timeout
+                .saturating_sub(config.callbacks.timeout + DELIVERY_RUN_MARGIN)
+                .max(Duration::from_secs(1)),
+            separate_metrics: config.metrics_port.is_some(),
         }
     }
 }
 
+/// Every route, each with its OpenAPI description (a route cannot be added
+/// here without one). `with_metrics: false` leaves out `/metrics`, which is
+/// then served on `METRICS_PORT`.
+fn routes(with_metrics: bool) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::with_openapi(openapi::ApiRoot::openapi())
+        .routes(routes!(webhooks::receive))
+        .routes(routes!(jobs::poll))
+        .routes(routes!(jobs::stream::results))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi::document))
+        .routes(routes!(internal::run_deliveries));
+    if with_metrics {
+        routes.routes(routes!(metrics::render))
+    } else {
+        routes
+    }
+}
+
+/// The OpenAPI document of every route, as `GET /openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes(true).into_openapi()
+}
+
 /// The whole application as a `Router`, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let observability = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                // One line per request costs ~100 µs of CPU at JSON
-                // (measured with benches/load), and Cloud Run already logs
-                // every request; refusals and failures are logged where
-                // they are made (AppError), ingests as "webhook stored".
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
-        .layer(CatchPanicLayer::custom(|_| {
-            AppError::Internal("a handler panicked".to_owned()).into_response()
-        }));
-
-    Router::new()
-        .merge(webhooks::router())
-        .merge(jobs::router())
-        .merge(health::router())
+    let (routes, _) = routes(!state.separate_metrics).split_for_parts();
+    let document = openapi()
+        .to_json()
+        .expect("the OpenAPI document serialises");
+    routes
         .fallback(|| async { AppError::RouteNotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
@@ -96,24 +135,27 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
         ))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(observability)
+        .layer(Extension(openapi::Document(Bytes::from(document))))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::Internal("a handler panicked".to_owned()).into_response()
+        }))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
         .with_state(state)
 }
 
-/// The request's span: route template (not the raw path, which holds ids),
-/// method and request id. Headers are never recorded: they carry secrets.
-fn request_span(request: &Request) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or("unmatched");
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!("request", method = %request.method(), route, request_id)
+/// `/metrics` alone, for `METRICS_PORT`.
+pub fn metrics_router(state: AppState) -> Router {
+    let (routes, _) = OpenApiRouter::new()
+        .routes(routes!(metrics::render))
+        .split_for_parts();
+    routes
+        .fallback(|| async { AppError::RouteNotFound })
+        .with_state(state)
 }
 
 /// Answers in our error shape when a request runs past `REQUEST_TIMEOUT_SECONDS`

@@ -3,6 +3,7 @@
 //! (Supabase, production) and embedded SQLite (zero setup, one machine).
 //! `tests/api/conformance.rs` runs one suite against both.
 
+mod metered;
 mod payload;
 mod postgrest;
 pub mod schema;
@@ -16,13 +17,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use self::postgrest::{ingest_rpc_body, PostgrestStore};
+pub use self::metered::MeteredStore;
+pub use self::postgrest::{ingest_rpc_body, PostgrestStore, INGEST_RPC};
 pub use self::sqlite::SqliteStore;
 use crate::config::{ClientScope, StoreConfig};
 use crate::domain::{null_as_default, CompletedJob};
 
 /// The schema level this binary needs (`rosetta_webhook_schema_version()`).
-pub const REQUIRED_SCHEMA_VERSION: i64 = 2;
+pub const REQUIRED_SCHEMA_VERSION: i64 = 3;
 
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
@@ -71,6 +73,26 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// Gives back every lease `owner` holds; returns how many.
     async fn release_deliveries(&self, owner: &str) -> Result<u64, StoreError>;
+
+    /// How full the callback outbox is, for `GET /metrics`: one cheap
+    /// aggregate read over the deliveries that are not final (PostgREST:
+    /// `callback_outbox_stats()`). Called once per scrape, never on a
+    /// request path.
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+}
+
+/// The callback outbox at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+pub struct OutboxStats {
+    /// Deliveries not final yet: `pending`, or `failed` with a retry scheduled.
+    pub unfinished: u64,
+    /// Of those, how many are due now (`next_attempt_at` has passed). A
+    /// leased delivery in flight counts here until its outcome is recorded.
+    pub due: u64,
+    /// How long the oldest due delivery has been due, in seconds; 0 when
+    /// none is. Growing means delivery is not keeping up (or not running:
+    /// see `CALLBACK_WORKER`).
+    pub oldest_due_age_seconds: f64,
 }
 
 /// Opens the store the configuration names. SQLite creates its file and
@@ -97,6 +119,11 @@ pub struct IngestReceipt {
     /// The callback delivery this webhook recorded, if the job has a callback.
     #[serde(default)]
     pub delivery_id: Option<Uuid>,
+    /// The webhook is the same (after normalisation) as the last one applied
+    /// to this job: an engine retry. It was applied again all the same
+    /// (idempotent). A backend that cannot tell reports `false`.
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 /// A job row as the poll endpoint shows it.
@@ -127,7 +154,8 @@ impl JobRecord {
 }
 
 /// Where a job's callback stands, for the client debugging its endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = CallbackState)]
 pub struct CallbackStatus {
     pub state: String,
     pub attempts: i32,

@@ -24,6 +24,7 @@ pub const TABLES: [Table; 3] = [
             "completed_at",
             "metadata",
             "extra",
+            "last_webhook_digest",
         ],
     },
     Table {

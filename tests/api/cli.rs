@@ -9,6 +9,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use rosetta_webhook::store::REQUIRED_SCHEMA_VERSION;
+
 use crate::support::process::{command, ServiceProcess, StreamingChild};
 use crate::support::scratch::ScratchDir;
 use crate::support::stack::{free_port, psql, service_role_jwt};
@@ -231,7 +233,7 @@ async fn check_names_what_is_missing_until_the_migrations_are_applied() {
             "problem  table classification_jobs is missing",
             "problem  table classification_results is missing",
             "problem  table callback_deliveries is missing",
-            "problem  function ingest_classification_webhook(payload jsonb) is missing",
+            "problem  function ingest_classification_webhook_counted(payload jsonb) is missing",
             "problem  function claim_callback_deliveries(p_owner, p_limit, p_lease_seconds) is missing",
             "problem  function rosetta_webhook_schema_version() is missing",
             "apply migrations/*.sql",
@@ -256,7 +258,7 @@ async fn check_names_what_is_missing_until_the_migrations_are_applied() {
             "table callback_deliveries is missing",
             "function record_callback_attempt(",
             "function release_callback_deliveries(p_owner) is missing",
-            "schema version is 1, this build needs 2",
+            &format!("schema version is 1, this build needs {REQUIRED_SCHEMA_VERSION}"),
         ],
     );
 

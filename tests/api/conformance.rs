@@ -70,6 +70,7 @@ conformance! {
         outbox::a_retry_is_not_claimed_before_its_time,
         outbox::final_states_are_never_claimed,
         outbox::a_gone_receiver_stops_every_callback_of_its_job,
+        outbox::outbox_stats_count_what_is_unfinished_and_due,
     ],
 }
 

@@ -6,7 +6,7 @@
 
 mod freshness;
 mod query;
-mod stream;
+pub mod stream;
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use uuid::Uuid;
 
 use self::freshness::{client_tag, etag, matches_if_none_match, retry_after};
@@ -23,6 +22,7 @@ use self::query::{encode_cursor, parse_wait, PageRequest, PollQuery};
 pub use self::query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_WAIT};
 use super::error::AppError;
 use super::extract::ApiClient;
+use super::schemas::ApiError;
 use super::AppState;
 use crate::config::ClientScope;
 use crate::representation::{shows_results, JobDocument};
@@ -32,12 +32,6 @@ use crate::store::JobRecord;
 /// this often, so a change on another instance is seen within about 0.5 s.
 const LONG_POLL_MAX_INTERVAL: Duration = Duration::from_millis(500);
 const LONG_POLL_FIRST_INTERVAL: Duration = Duration::from_millis(100);
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/jobs/{job_id}", get(poll))
-        .route("/api/v1/jobs/{job_id}/results", get(stream::results))
-}
 
 fn parse_job_id(raw: &str) -> Result<Uuid, AppError> {
     Uuid::try_parse(raw).map_err(|_| AppError::InvalidParameter {
@@ -68,7 +62,42 @@ async fn visible_job(
         .ok_or(AppError::JobNotFound)
 }
 
-async fn poll(
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{job_id}",
+    tag = "jobs",
+    summary = "A job's status, progress and a page of its results",
+    description = "Conditional (ETag / If-None-Match → 304) and, with `wait`, a long-poll that answers \
+        as soon as the job changes, or after `wait` seconds with the job as it is. A client-scoped key \
+        sees only its client's jobs; any other job is 404 like an unknown one.",
+    params(
+        ("job_id" = String, Path, format = Uuid, description = "The job's UUID"),
+        ("limit" = Option<u32>, Query, description = "Results per page, 1 to 5000 (default 1000)"),
+        ("cursor" = Option<String>, Query, description = "The previous page's next_cursor; opaque"),
+        ("wait" = Option<u32>, Query, description = "Long-poll: hold up to this many seconds (0 to 60) until the job differs from If-None-Match (or from its state at arrival)"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag of this job from an earlier answer")
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The job; results on completed and partial jobs", body = JobDocument,
+            headers(
+                ("ETag" = String, description = "Changes whenever this answer would"),
+                ("Retry-After" = Option<u32>, description = "Seconds before the next poll; absent once the job is final")
+            )),
+        (status = 304, description = "Unchanged since the If-None-Match tag"),
+        (status = 401, description = "No X-Api-Key, or not a key of API_KEYS", body = ApiError, examples(
+            ("missing_api_key" = (value = json!({"status": "error", "error": "missing_api_key", "message": "the X-Api-Key header is missing"}))),
+            ("invalid_api_key" = (value = json!({"status": "error", "error": "invalid_api_key", "message": "the API key is not valid"})))
+        )),
+        (status = 404, description = "No such job, or one this key may not read", body = ApiError,
+            example = json!({"status": "error", "error": "job_not_found", "message": "no job with this id"})),
+        (status = 422, description = "A bad job_id, limit, cursor, wait or query string; `field` names it", body = ApiError,
+            example = json!({"status": "error", "error": "invalid_parameter", "message": "limit: must be a whole number from 1 to 5000, not \"0\"", "field": "limit"})),
+        (status = 503, description = "The store is unavailable. Retry-After: 5", body = ApiError,
+            example = json!({"status": "error", "error": "store_unavailable", "message": "the job store is unavailable; retry later (a retried webhook is applied once)"}))
+    )
+)]
+pub async fn poll(
     client: ApiClient,
     State(state): State<AppState>,
     Path(raw_job_id): Path<String>,

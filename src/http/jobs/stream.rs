@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::query::{decode_cursor, encode_cursor, PollQuery};
 use super::{parse_job_id, parse_query, visible_job};
 use crate::http::extract::ApiClient;
+use crate::http::schemas::{ApiError, ResultLine};
 use crate::http::{AppError, AppState};
 use crate::representation::ResultView;
 use crate::store::StoreError;
@@ -31,6 +32,32 @@ struct Line {
     result: ResultView,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{job_id}/results",
+    tag = "jobs",
+    summary = "Every stored result of a job, as NDJSON",
+    description = "One ResultLine per line, in product_id order, including those of partial \
+        webhooks; read from the store a page at a time. A store failure mid-stream ends the \
+        transfer with an error (a truncated body, never a silently short one).",
+    params(
+        ("job_id" = String, Path, format = Uuid, description = "The job's UUID"),
+        ("after" = Option<String>, Query, description = "A line's cursor: resume after that result")
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The results, one JSON object per line", content_type = "application/x-ndjson", body = ResultLine,
+            headers(("X-Job-Status" = String, description = "The job's status when the stream began"))),
+        (status = 401, description = "No X-Api-Key, or not a key of API_KEYS", body = ApiError,
+            example = json!({"status": "error", "error": "invalid_api_key", "message": "the API key is not valid"})),
+        (status = 404, description = "No such job, or one this key may not read", body = ApiError,
+            example = json!({"status": "error", "error": "job_not_found", "message": "no job with this id"})),
+        (status = 422, description = "A bad job_id or after", body = ApiError,
+            example = json!({"status": "error", "error": "invalid_parameter", "message": "after: is not a cursor this API returned", "field": "after"})),
+        (status = 503, description = "The store is unavailable. Retry-After: 5", body = ApiError,
+            example = json!({"status": "error", "error": "store_unavailable", "message": "the job store is unavailable; retry later (a retried webhook is applied once)"}))
+    )
+)]
 pub async fn results(
     client: ApiClient,
     State(state): State<AppState>,

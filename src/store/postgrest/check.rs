@@ -48,11 +48,11 @@ impl PostgrestStore {
                 // The ingest refuses the check's invalid status before it
                 // writes anything: that refusal proves it is there.
                 Probe::Failed { code, .. }
-                    if function == "ingest_classification_webhook" && code == "22023" => {}
+                    if function == super::INGEST_RPC && code == "22023" => {}
                 Probe::Failed { detail, .. } => {
                     problems.push(format!("function {function} fails: {detail}"))
                 }
-                Probe::Answered(_) if function == "ingest_classification_webhook" => {
+                Probe::Answered(_) if function == super::INGEST_RPC => {
                     problems.push(format!(
                         "function {function} accepted an invalid status: it is not the one in migrations/"
                     ))
@@ -141,11 +141,11 @@ fn missing(code: &str) -> bool {
 
 /// Each function the service calls, its parameters, and arguments that make
 /// the call change nothing.
-fn function_probes() -> [(&'static str, &'static str, Value); 5] {
+fn function_probes() -> [(&'static str, &'static str, Value); 6] {
     let nobody = Uuid::nil();
     [
         (
-            "ingest_classification_webhook",
+            super::INGEST_RPC,
             "payload jsonb",
             json!({"payload": {"job_id": nobody, "status": CHECK_OWNER}}),
         ),
@@ -167,6 +167,7 @@ fn function_probes() -> [(&'static str, &'static str, Value); 5] {
             "p_owner",
             json!({"p_owner": CHECK_OWNER}),
         ),
+        ("callback_outbox_stats", "", json!({})),
         ("rosetta_webhook_schema_version", "", json!({})),
     ]
 }

@@ -1,7 +1,7 @@
 //! The store on Supabase / PostgREST, through `postgrest` (postgrest-rs).
 //!
-//! Ingest is one `/rpc/ingest_classification_webhook` call (one transaction);
-//! reads are filtered selects. The crate pins reqwest 0.11 internally; its
+//! Ingest is one `/rpc/ingest_classification_webhook_counted` call (one
+//! transaction); reads are filtered selects. The crate pins reqwest 0.11 internally; its
 //! types are only used through method calls here, never named.
 
 mod check;
@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::payload::IngestPayload;
 use super::{
-    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, ResultRecord, StoreError,
-    REQUIRED_SCHEMA_VERSION,
+    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, OutboxStats, ResultRecord,
+    StoreError, REQUIRED_SCHEMA_VERSION,
 };
 use crate::config::{ClientScope, PostgrestConfig};
 use crate::domain::CompletedJob;
@@ -115,7 +115,11 @@ struct IngestArgs<'a> {
     payload: IngestPayload<'a>,
 }
 
-/// The JSON body of the `/rpc/ingest_classification_webhook` call for a job
+/// The SQL function the ingest calls: the ingest transaction, reporting
+/// whether the webhook repeats the last one applied to its job.
+pub const INGEST_RPC: &str = "ingest_classification_webhook_counted";
+
+/// The JSON body of the [`INGEST_RPC`] call for a job
 /// (public so the benchmark can call PostgREST directly with the same bytes).
 pub fn ingest_rpc_body(job: &CompletedJob) -> serde_json::Result<String> {
     serde_json::to_string(&IngestArgs {
@@ -128,8 +132,7 @@ impl JobStore for PostgrestStore {
     async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError> {
         let args = ingest_rpc_body(job)
             .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
-        self.send(self.client.rpc("ingest_classification_webhook", args))
-            .await
+        self.send(self.client.rpc(INGEST_RPC, args)).await
     }
 
     async fn job(
@@ -231,6 +234,11 @@ impl JobStore for PostgrestStore {
                 .rpc("release_callback_deliveries", args.to_string()),
         )
         .await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.send(self.client.rpc("callback_outbox_stats", "{}"))
+            .await
     }
 }
 

@@ -10,8 +10,15 @@ use crate::store::schema::TABLES;
 use crate::store::StoreError;
 
 const SCHEMA: &str = include_str!("schema.sql");
-/// `PRAGMA user_version` once `schema.sql` is applied.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version` once `schema.sql` and the upgrades below are applied.
+pub(super) const SCHEMA_VERSION: i64 = 2;
+
+/// Version 2: the digest of the last webhook applied to a job, which tells
+/// an engine's retry of the same body (a duplicate) from a new webhook.
+/// (`schema.sql` stays at version 1's shape so an older file upgrades the
+/// same way a new one is built.)
+const ADD_LAST_WEBHOOK_DIGEST: &str =
+    "alter table classification_jobs add column last_webhook_digest text";
 
 /// A configured connection to the database at `path`, its schema in place.
 pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -71,6 +78,18 @@ fn create_schema(connection: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     transaction.execute_batch(SCHEMA).map_err(failed)?;
+    let has_digest: bool = transaction
+        .query_row(
+            "select count(*) > 0 from pragma_table_info('classification_jobs') where name = 'last_webhook_digest'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(failed)?;
+    if !has_digest {
+        transaction
+            .execute_batch(ADD_LAST_WEBHOOK_DIGEST)
+            .map_err(failed)?;
+    }
     transaction
         .pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(failed)?;

@@ -22,8 +22,8 @@ const INSERT_JOB: &str = "
         coalesce(:failed, 0), :now, :now, case when :terminal then :now end, :metadata, :extra)
     on conflict (job_id) do nothing";
 
-const READ_JOB: &str =
-    "select status, metadata, extra from classification_jobs where job_id = :job_id";
+const READ_JOB: &str = "select status, metadata, extra, last_webhook_digest \
+     from classification_jobs where job_id = :job_id";
 
 /// `:stale`: the webhook ranks below the job. `:metadata` and `:extra` are
 /// already merged (top-level keys, the webhook's win), as `jsonb || jsonb`.
@@ -38,6 +38,7 @@ const UPDATE_JOB: &str = "
         failed_products = max(coalesce(failed_products, 0), coalesce(:failed, 0)),
         metadata = case when :stale then metadata else :metadata end,
         extra = case when :stale then extra else :extra end,
+        last_webhook_digest = :digest,
         completed_at = coalesce(completed_at,
                                 case when not :stale and :terminal then :now end),
         updated_at = :now
@@ -137,11 +138,19 @@ pub(super) fn ingest(
         ":metadata": metadata,
         ":extra": extra,
     })?;
-    let (stored_status, stored_metadata, stored_extra): (String, Option<String>, Option<String>) =
-        tx.prepare_cached(READ_JOB)?
-            .query_row(named_params! {":job_id": job_id}, |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?;
+    let (stored_status, stored_metadata, stored_extra, previous_digest): (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = tx
+        .prepare_cached(READ_JOB)?
+        .query_row(named_params! {":job_id": job_id}, |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+    // The same body as the last webhook applied: an engine's retry.
+    let digest = IngestPayload::from(job).digest();
+    let duplicate = previous_digest.as_deref() == Some(digest.as_str());
     let stale = status_rank(status) < status_rank(&stored_status);
 
     tx.prepare_cached(UPDATE_JOB)?.execute(named_params! {
@@ -156,6 +165,7 @@ pub(super) fn ingest(
         ":failed": job.progress.failed,
         ":metadata": merged(stored_metadata.as_deref(), &job.metadata),
         ":extra": merged(stored_extra.as_deref(), &job.extra),
+        ":digest": digest,
         ":now": now,
     })?;
 
@@ -192,7 +202,7 @@ pub(super) fn ingest(
                 Ok((row.get(0)?, row.get(1)?))
             })?;
     let delivery_id = match callback_url {
-        Some(target_url) => record_callback(tx, job, &job_id, &target_url, &now)?,
+        Some(target_url) => record_callback(tx, &digest, &job_id, &target_url, &now)?,
         None => None,
     };
     Ok(IngestReceipt {
@@ -201,6 +211,7 @@ pub(super) fn ingest(
         results_stored,
         stale,
         delivery_id,
+        duplicate,
     })
 }
 
@@ -208,7 +219,7 @@ pub(super) fn ingest(
 /// or the job's receiver is gone.
 fn record_callback(
     tx: &Transaction<'_>,
-    job: &CompletedJob,
+    digest: &str,
     job_id: &str,
     target_url: &str,
     now: &str,
@@ -217,7 +228,7 @@ fn record_callback(
     let inserted = tx.prepare_cached(INSERT_DELIVERY)?.execute(named_params! {
         ":delivery_id": delivery_id.to_string(),
         ":job_id": job_id,
-        ":digest": IngestPayload::from(job).digest(),
+        ":digest": digest,
         ":target_url": target_url,
         ":now": now,
     })?;

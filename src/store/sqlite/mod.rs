@@ -33,7 +33,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, ResultRecord, StoreError,
+    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, OutboxStats, ResultRecord,
+    StoreError,
 };
 use crate::config::ClientScope;
 use crate::domain::CompletedJob;
@@ -233,6 +234,10 @@ impl JobStore for SqliteStore {
         let owner = owner.to_owned();
         self.call(move |connection| write(connection, |tx| outbox::release(tx, &owner)))
             .await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.call(|connection| outbox::stats(connection)).await
     }
 }
 

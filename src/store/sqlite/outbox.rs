@@ -12,7 +12,7 @@ use rusqlite::{named_params, Transaction};
 use uuid::Uuid;
 
 use super::time::Timestamp;
-use crate::store::{AttemptRecord, DeliveryClaim};
+use crate::store::{AttemptRecord, DeliveryClaim, OutboxStats};
 
 /// Due (pending or failed, next attempt reached) and not leased to anyone
 /// whose lease still runs; the oldest due first.
@@ -142,4 +142,26 @@ pub(super) fn release(tx: &Transaction<'_>, owner: &str) -> Result<u64, rusqlite
 fn uuid_column(text: String, index: usize) -> Result<Uuid, rusqlite::Error> {
     Uuid::try_parse(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
+}
+
+/// The twin of `callback_outbox_stats()`: unfinished deliveries, how many
+/// are due, and how long the oldest due one has waited.
+const STATS: &str = "
+    select count(*),
+           count(*) filter (where next_attempt_at <= :now),
+           coalesce((julianday(:now) - julianday(min(next_attempt_at) filter (where next_attempt_at <= :now))) * 86400.0, 0)
+    from callback_deliveries
+    where state in ('pending', 'failed')";
+
+pub(super) fn stats(connection: &rusqlite::Connection) -> Result<OutboxStats, rusqlite::Error> {
+    let now = Timestamp::now().rfc3339();
+    connection
+        .prepare_cached(STATS)?
+        .query_row(named_params! {":now": now}, |row| {
+            Ok(OutboxStats {
+                unfinished: row.get::<_, i64>(0)?.max(0) as u64,
+                due: row.get::<_, i64>(1)?.max(0) as u64,
+                oldest_due_age_seconds: row.get::<_, f64>(2)?.max(0.0),
+            })
+        })
 }

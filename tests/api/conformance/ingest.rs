@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rosetta_webhook::config::ClientScope;
 use rosetta_webhook::representation::ResultView;
-use rosetta_webhook::store::CallbackStatus;
+use rosetta_webhook::store::{CallbackStatus, IngestReceipt};
 use serde_json::{json, Value};
 
 use super::{ingest, is_rfc3339, uuid, without, Backend};
@@ -34,8 +34,18 @@ pub async fn ingest_stores_every_field(backend: Backend) {
     }
     assert_eq!(row["created_at"], row["updated_at"]);
     assert_eq!(row["created_at"], row["completed_at"]);
+    // What duplicate detection compares the next webhook with: a hex digest
+    // (md5 on PostgreSQL, SHA-256 on SQLite).
+    let digest = row["last_webhook_digest"].as_str().unwrap_or_default();
+    assert!(
+        matches!(digest.len(), 32 | 64) && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{row}"
+    );
+    assert!(!receipt.duplicate);
+    let mut stored_columns = TIMESTAMPS.to_vec();
+    stored_columns.push("last_webhook_digest");
     assert_eq!(
-        without(row.clone(), &TIMESTAMPS),
+        without(row.clone(), &stored_columns),
         json!({
             "job_id": job_id,
             "client_id": "acme",
@@ -119,7 +129,16 @@ pub async fn the_same_webhook_twice_leaves_the_state_of_one(backend: Backend) {
 
     tokio::time::sleep(Duration::from_millis(5)).await;
     let second = ingest(&store, &body).await;
-    assert_eq!(second, first, "the same receipt");
+    assert!(!first.duplicate);
+    assert!(second.duplicate, "the repeat is reported as a duplicate");
+    assert_eq!(
+        IngestReceipt {
+            duplicate: false,
+            ..second.clone()
+        },
+        first,
+        "otherwise the same receipt"
+    );
     assert_eq!(second.results_stored, 3, "the rows were upserted again");
 
     // Only the bookkeeping timestamp moves: ids, values, created_at and

@@ -331,3 +331,36 @@ pub async fn a_gone_receiver_stops_every_callback_of_its_job(backend: Backend) {
     again["callback_url"] = json!("http://127.0.0.1:9/hooks/rosetta");
     assert!(ingest(&store, &again).await.delivery_id.is_some());
 }
+
+pub async fn outbox_stats_count_what_is_unfinished_and_due(backend: Backend) {
+    let store = backend.store().await;
+    let empty = store.outbox_stats().await.unwrap();
+    assert_eq!((empty.unfinished, empty.due), (0, 0));
+    assert_eq!(empty.oldest_due_age_seconds, 0.0);
+
+    let (_, _waiting) = job_with_callback(&store).await;
+    let (_, retrying) = job_with_callback(&store).await;
+    let (_, delivered) = job_with_callback(&store).await;
+    assert_eq!(claim(&store, "instance-a", LONG_LEASE).await.len(), 3);
+    let later = attempt("failed", Some(500), Some(Duration::from_secs(3600)));
+    assert!(store
+        .record_attempt(retrying, "instance-a", &later)
+        .await
+        .unwrap());
+    let done = attempt("delivered", Some(200), None);
+    assert!(store
+        .record_attempt(delivered, "instance-a", &done)
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let stats = store.outbox_stats().await.unwrap();
+    // `waiting` is due (its lease runs, its outcome not yet recorded);
+    // `retrying` is unfinished but not due for an hour; `delivered` is final.
+    assert_eq!(stats.unfinished, 2, "{stats:?}");
+    assert_eq!(stats.due, 1, "{stats:?}");
+    assert!(
+        (1.0..60.0).contains(&stats.oldest_due_age_seconds),
+        "{stats:?}"
+    );
+}

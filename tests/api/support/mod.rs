@@ -80,7 +80,11 @@ pub fn test_config(postgrest_url: &str) -> Config {
             lease: Duration::from_secs(4),
             poll_interval: Duration::from_millis(100),
             concurrency: 16,
+            background: true,
         },
+        google_cloud_project: None,
+        metrics_port: None,
+        internal_token: None,
     }
 }
 

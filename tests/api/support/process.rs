@@ -5,7 +5,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::stack::{free_port, service_role_jwt};
-use super::{ACME_KEY, ADMIN_KEY, CALLBACK_SECRET, PRIMARY_SECRET};
+use super::{ACME_KEY, ADMIN_KEY, CALLBACK_SECRET, GLOBEX_KEY, PRIMARY_SECRET};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_rosetta-webhook");
 
@@ -68,6 +68,43 @@ impl ServiceProcess {
             assert!(Instant::now() < deadline, "the binary never became ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Posts webhook bytes with `signature` and any extra headers.
+    pub async fn post_webhook(
+        &self,
+        bytes: &[u8],
+        signature: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(format!(
+                "{}{}",
+                self.url,
+                rosetta_webhook::http::WEBHOOK_PATH
+            ))
+            .header("x-webhook-signature", signature)
+            .body(bytes.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Polls a job with `key` and any extra headers.
+    pub async fn poll(
+        &self,
+        job_id: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .get(format!("{}/api/v1/jobs/{job_id}", self.url))
+            .header("x-api-key", key);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
     }
 
     pub fn pid(&self) -> u32 {
@@ -174,5 +211,25 @@ impl Drop for StreamingChild {
     fn drop(&mut self) {
         // A failing test must not leave the child running.
         let _ = self.child.kill();
+    }
+}
+
+/// Asserts that no secret the tests give the binary, nor any of `more`,
+/// appears in its output.
+pub fn assert_no_secret(logs: &str, more: &[&str]) {
+    let jwt = service_role_jwt();
+    let known = [
+        PRIMARY_SECRET,
+        ACME_KEY,
+        ADMIN_KEY,
+        GLOBEX_KEY,
+        jwt.as_str(),
+        CALLBACK_SECRET.trim_start_matches("whsec_"),
+    ];
+    for secret in known.iter().chain(more) {
+        assert!(
+            !logs.contains(secret),
+            "a secret leaked into the logs: {secret}"
+        );
     }
 }
