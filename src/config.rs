@@ -14,6 +14,13 @@ use crate::delivery::ssrf::AddressPolicy;
 use crate::delivery::CallbackConfig;
 use crate::standard_webhooks::SigningSecret;
 
+mod security;
+
+pub use self::security::{
+    InboundConfig, Limits, DEFAULT_API_KEY_CACHE_TTL, DEFAULT_TOLERANCE_SECONDS,
+    MAX_TOLERANCE_SECONDS,
+};
+
 /// Everything the service needs to run. Tests build it directly.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,6 +34,11 @@ pub struct Config {
     pub store_timeout: Duration,
     pub log_format: LogFormat,
     pub callbacks: CallbackConfig,
+    /// Standard Webhooks verification of inbound webhooks.
+    pub inbound: InboundConfig,
+    pub limits: Limits,
+    /// How long a stored API key's lookup (found or not) is cached.
+    pub api_key_cache_ttl: Duration,
 }
 
 /// A configuration value that stops start-up.
@@ -56,7 +68,7 @@ impl WebhookSecrets {
         if secrets.is_empty() {
             return Err(ConfigError::new(
                 "WEBHOOK_SECRET",
-                "is required: the service never accepts unsigned webhooks",
+                "is required (or WEBHOOK_SIGNING_SECRETS for Standard Webhooks): the service never accepts unsigned webhooks",
             ));
         }
         if let Some(position) = secrets.iter().position(|s| s.is_empty()) {
@@ -66,6 +78,16 @@ impl WebhookSecrets {
             ));
         }
         Ok(Self(secrets.into_iter().map(SecretString::from).collect()))
+    }
+
+    /// No drop-in secret: the drop-in scheme is off and only Standard
+    /// Webhooks (`WEBHOOK_SIGNING_SECRETS`) can verify.
+    pub fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
@@ -130,7 +152,12 @@ impl ApiKeys {
 
     /// The scope of a presented key, if it is one of ours.
     pub fn scope_of(&self, presented: &str) -> Option<&ClientScope> {
-        self.0.get(&digest(presented))
+        self.scope_of_digest(&digest(presented))
+    }
+
+    /// As [`Self::scope_of`], for a key already hashed with SHA-256.
+    pub fn scope_of_digest(&self, digest: &[u8; 32]) -> Option<&ClientScope> {
+        self.0.get(digest)
     }
 
     pub fn len(&self) -> usize {
@@ -164,6 +191,12 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
+    /// The store settings alone (`SUPABASE_URL` or `POSTGREST_URL`, and the
+    /// key), for commands that need nothing else.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        store_from(&|name: &str| lookup(name).filter(|v| !v.trim().is_empty()))
+    }
+
     /// Supabase: a legacy JWT key (`eyJ...`) goes in both headers; a new
     /// secret key (`sb_secret_...`) in `apikey` only, since Supabase refuses
     /// it as a bearer token.
@@ -216,11 +249,16 @@ impl Config {
         // Empty values count as unset: `.env.example` leaves optional ones blank.
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        let webhook_secrets = WebhookSecrets::new(
-            get("WEBHOOK_SECRET")
-                .map(|raw| raw.split(',').map(|s| s.trim().to_owned()).collect())
-                .unwrap_or_default(),
-        )?;
+        let inbound = security::inbound_from(&get)?;
+        // With Standard Webhooks configured, WEBHOOK_SECRET may be left out:
+        // the drop-in scheme is then off. One of the two is required.
+        let webhook_secrets = match get("WEBHOOK_SECRET") {
+            None if !inbound.secrets.is_empty() => WebhookSecrets::none(),
+            raw => WebhookSecrets::new(
+                raw.map(|raw| raw.split(',').map(|s| s.trim().to_owned()).collect())
+                    .unwrap_or_default(),
+            )?,
+        };
         let api_keys = ApiKeys::parse(&get("API_KEYS").unwrap_or_default())?;
 
         Ok(Self {
@@ -238,6 +276,9 @@ impl Config {
             store_timeout: Duration::from_secs(parse_number(&get, "STORE_TIMEOUT_SECONDS", 20)?),
             log_format: log_format_from(&get)?,
             callbacks: callbacks_from(&get)?,
+            inbound,
+            limits: security::limits_from(&get)?,
+            api_key_cache_ttl: security::api_key_cache_ttl_from(&get)?,
         })
     }
 }

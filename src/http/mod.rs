@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod health;
 mod jobs;
+mod rate_limit;
 mod webhooks;
 
 use std::sync::Arc;
@@ -28,8 +29,13 @@ pub use webhooks::PATH as WEBHOOK_PATH;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ApiKeys, Config, WebhookSecrets};
+use tokio::sync::Semaphore;
+
+use self::rate_limit::PollLimiter;
+use crate::config::{ApiKeys, Config, InboundConfig, WebhookSecrets};
 use crate::delivery::DeliveryWorker;
+use crate::domain::BodyLimits;
+use crate::keys::KeyResolver;
 use crate::store::JobStore;
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,7 +45,15 @@ const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub store: Arc<dyn JobStore>,
     pub webhook_secrets: Arc<WebhookSecrets>,
+    /// Standard Webhooks secrets, tolerance, and whether drop-in is refused.
+    pub inbound: Arc<InboundConfig>,
     pub api_keys: Arc<ApiKeys>,
+    /// `API_KEYS`, then the store's keys through a short cache.
+    pub keys: Arc<KeyResolver>,
+    pub poll_limiter: Arc<PollLimiter>,
+    /// One permit per webhook being ingested (`MAX_CONCURRENT_INGESTS`).
+    pub ingest_slots: Arc<Semaphore>,
+    pub body_limits: BodyLimits,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     /// Woken after an ingest records a callback, so it goes out at once.
@@ -55,12 +69,28 @@ impl AppState {
         deliveries: DeliveryWorker,
         stopping: CancellationToken,
     ) -> Self {
+        let api_keys = Arc::new(config.api_keys.clone());
+        let limits = &config.limits;
         Self {
+            keys: Arc::new(KeyResolver::new(
+                api_keys.clone(),
+                store.clone(),
+                config.api_key_cache_ttl,
+            )),
             store,
             deliveries,
             stopping,
             webhook_secrets: Arc::new(config.webhook_secrets.clone()),
-            api_keys: Arc::new(config.api_keys.clone()),
+            inbound: Arc::new(config.inbound.clone()),
+            api_keys,
+            poll_limiter: Arc::new(PollLimiter::new(
+                limits.poll_rate_per_second,
+                limits.poll_burst,
+            )),
+            ingest_slots: Arc::new(Semaphore::new(limits.max_concurrent_ingests)),
+            body_limits: BodyLimits {
+                max_results: limits.max_results_per_webhook,
+            },
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
         }

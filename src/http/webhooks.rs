@@ -10,9 +10,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::error::AppError;
-use super::extract::SignedBody;
+use super::extract::{IngestSlot, SignedBody};
 use super::AppState;
 use crate::domain::CompletedJob;
+use crate::inbound::Verified;
 
 pub const PATH: &str = "/api/v1/webhooks/classification-complete";
 
@@ -28,31 +29,54 @@ pub struct WebhookReceipt {
     /// The job's status after this webhook (a late `partial` leaves `completed`).
     pub job_status: String,
     pub results_stored: u64,
+    /// A Standard Webhooks message whose `webhook-id` was already applied:
+    /// nothing changed. Only present (as `true`) on such a replay.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 async fn receive(
     State(state): State<AppState>,
-    SignedBody(body): SignedBody,
+    _slot: IngestSlot,
+    SignedBody { body, verified }: SignedBody,
 ) -> Result<Json<WebhookReceipt>, AppError> {
-    let job = CompletedJob::from_json(&body)?;
-    let span = tracing::info_span!("ingest", job_id = %job.job_id, status = job.status.as_str());
+    let job = CompletedJob::from_json_with(&body, &state.body_limits)?;
+    drop(body);
+    let message_id = match &verified {
+        Verified::Standard { message_id } => Some(message_id.as_str()),
+        Verified::DropIn => None,
+    };
+    let span = tracing::info_span!(
+        "ingest",
+        job_id = %job.job_id,
+        status = job.status.as_str(),
+        webhook_id = message_id
+    );
     async move {
-        let receipt = state.store.ingest(&job).await?;
+        let receipt = match message_id {
+            Some(message_id) => state.store.ingest_once(&job, message_id).await?,
+            None => state.store.ingest(&job).await?,
+        };
         if receipt.delivery_id.is_some() {
             state.deliveries.wake();
         }
-        tracing::info!(
-            results = job.results.len(),
-            results_stored = receipt.results_stored,
-            job_status = %receipt.status,
-            stale = receipt.stale,
-            "webhook stored"
-        );
+        if receipt.duplicate {
+            tracing::info!(job_status = %receipt.status, "webhook-id already applied; nothing changed");
+        } else {
+            tracing::info!(
+                results = job.results.len(),
+                results_stored = receipt.results_stored,
+                job_status = %receipt.status,
+                stale = receipt.stale,
+                "webhook stored"
+            );
+        }
         Ok(Json(WebhookReceipt {
             received: true,
             job_id: receipt.job_id,
             job_status: receipt.status,
             results_stored: receipt.results_stored,
+            duplicate: receipt.duplicate,
         }))
     }
     .instrument(span)

@@ -4,6 +4,8 @@
 //! reads are filtered selects. The crate pins reqwest 0.11 internally; its
 //! types are only used through method calls here, never named.
 
+mod keys;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,8 +17,8 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{
-    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, ResultRecord, StoreError,
-    REQUIRED_SCHEMA_VERSION,
+    ApiKeyRecord, AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, NewApiKey,
+    ResultRecord, StoreError, REQUIRED_SCHEMA_VERSION,
 };
 use crate::config::{ClientScope, StoreConfig};
 use crate::domain::{ClassificationResult, CompletedJob};
@@ -111,6 +113,9 @@ struct IngestPayload<'a> {
 #[derive(Serialize)]
 struct IngestArgs<'a> {
     payload: IngestPayload<'a>,
+    /// Only for `ingest_classification_webhook_once`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<&'a str>,
 }
 
 impl<'a> From<&'a CompletedJob> for IngestArgs<'a> {
@@ -128,6 +133,7 @@ impl<'a> From<&'a CompletedJob> for IngestArgs<'a> {
                 extra: &job.extra,
                 results: &job.results,
             },
+            message_id: None,
         }
     }
 }
@@ -144,6 +150,21 @@ impl JobStore for PostgrestStore {
         let args = ingest_rpc_body(job)
             .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
         self.send(self.client.rpc("ingest_classification_webhook", args))
+            .await
+    }
+
+    async fn ingest_once(
+        &self,
+        job: &CompletedJob,
+        message_id: &str,
+    ) -> Result<IngestReceipt, StoreError> {
+        let args = IngestArgs {
+            message_id: Some(message_id),
+            ..IngestArgs::from(job)
+        };
+        let args = serde_json::to_string(&args)
+            .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
+        self.send(self.client.rpc("ingest_classification_webhook_once", args))
             .await
     }
 
@@ -242,6 +263,22 @@ impl JobStore for PostgrestStore {
                 .rpc("release_callback_deliveries", args.to_string()),
         )
         .await
+    }
+
+    async fn api_key_scope(&self, key_hash: &str) -> Result<Option<ClientScope>, StoreError> {
+        self.find_api_key(key_hash).await
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, StoreError> {
+        self.insert_api_key(key).await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.all_api_keys().await
+    }
+
+    async fn revoke_api_key(&self, key_hash: &str) -> Result<bool, StoreError> {
+        self.revoke_key(key_hash).await
     }
 }
 

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
-use rosetta_webhook::config::{ApiKeys, Config, LogFormat, StoreConfig, WebhookSecrets};
+use rosetta_webhook::config::{
+    ApiKeys, Config, InboundConfig, Limits, LogFormat, StoreConfig, WebhookSecrets,
+};
 use rosetta_webhook::delivery::schedule::RetrySchedule;
 use rosetta_webhook::delivery::ssrf::{AddressPolicy, StaticResolver};
 use rosetta_webhook::delivery::CallbackConfig;
@@ -33,6 +35,9 @@ pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 pub const FLASK_ERA_KEY: &str = "flask-era-bare-key";
 /// Callback signing secret of the tests (the Standard Webhooks spec's example).
 pub const CALLBACK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+/// The engine's Standard Webhooks secret (`WEBHOOK_SIGNING_SECRETS`) in tests:
+/// base64 of "engine-standard-webhooks-test-key".
+pub const ENGINE_SIGNING_SECRET: &str = "whsec_ZW5naW5lLXN0YW5kYXJkLXdlYmhvb2tzLXRlc3Qta2V5";
 
 pub struct TestApp {
     pub address: String,
@@ -80,6 +85,12 @@ pub fn test_config(postgrest_url: &str) -> Config {
             poll_interval: Duration::from_millis(100),
             concurrency: 16,
         },
+        inbound: InboundConfig {
+            secrets: vec![SigningSecret::parse(ENGINE_SIGNING_SECRET).unwrap()],
+            ..InboundConfig::default()
+        },
+        limits: Limits::default(),
+        api_key_cache_ttl: Duration::from_secs(30),
     }
 }
 
