@@ -1,4 +1,6 @@
 //! The binary: load `.env`, validate configuration, start logging, serve.
+//! `rosetta-webhook keys ...` manages stored API keys instead
+//! (`rosetta_webhook::keys::cli`).
 
 use std::process::ExitCode;
 
@@ -10,6 +12,10 @@ use tokio::net::TcpListener;
 async fn main() -> ExitCode {
     // A missing .env is normal (Cloud Run sets the environment itself).
     let _ = dotenvy::dotenv();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("keys") {
+        return rosetta_webhook::keys::cli::main(&args[1..]).await;
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

@@ -1,12 +1,16 @@
 //! Integration tests: the real service, a real PostgREST 12 and the
 //! machine's real PostgreSQL (a fresh database per test process).
 
+mod api_keys;
 mod binary;
 mod callbacks;
 mod health;
+mod hostile;
 mod jobs;
+mod limits;
 mod migrations;
 mod outage;
 mod polling;
+mod standard_webhooks;
 mod support;
 mod webhooks;

@@ -89,7 +89,12 @@ pub fn test_config(postgrest_url: &str) -> Config {
             secrets: vec![SigningSecret::parse(ENGINE_SIGNING_SECRET).unwrap()],
             ..InboundConfig::default()
         },
-        limits: Limits::default(),
+        // Generous: only the rate-limit test exercises the poll limit.
+        limits: Limits {
+            poll_rate_per_second: 10_000,
+            poll_burst: 10_000,
+            ..Limits::default()
+        },
         api_key_cache_ttl: Duration::from_secs(30),
     }
 }
@@ -153,6 +158,40 @@ impl TestApp {
     pub async fn post_signed(&self, bytes: Vec<u8>) -> Response {
         let signature = signature::sign(PRIMARY_SECRET.as_bytes(), &bytes);
         self.post_raw(bytes, Some(&signature)).await
+    }
+
+    /// Signs exact bytes as a Standard Webhooks message (the engine's
+    /// secret, `timestamp`) and posts them with the three headers.
+    pub async fn post_standard(&self, bytes: Vec<u8>, id: &str, timestamp: i64) -> Response {
+        let secret = SigningSecret::parse(ENGINE_SIGNING_SECRET).unwrap();
+        let signature = secret.sign(id, timestamp, &bytes);
+        let timestamp = timestamp.to_string();
+        self.post_with_headers(
+            bytes,
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", &timestamp),
+                ("webhook-signature", &signature),
+            ],
+        )
+        .await
+    }
+
+    /// Posts exact bytes with exactly these headers (besides Content-Type).
+    pub async fn post_with_headers(
+        &self,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(format!("{}{WEBHOOK_PATH}", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
     }
 
     /// Posts exact bytes with an exact signature header (or none).
@@ -292,6 +331,25 @@ pub fn webhook(job_id: &str, status: &str, n: usize) -> Value {
 
 pub fn new_job_id() -> String {
     Uuid::new_v4().to_string()
+}
+
+/// Seconds since the Unix epoch, as `webhook-timestamp` carries them.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Rows in every table of the stack's database, by table name.
+pub fn row_counts(db: &TestDb) -> Value {
+    db.json(
+        "select json_object_agg(relname, n_rows) from ( \
+           select c.relname, (xpath('/row/n/text()', query_to_xml( \
+             format('select count(*) as n from public.%I', c.relname), false, true, '')))[1]::text::int as n_rows \
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+           where n.nspname = 'public' and c.relkind = 'r') t",
+    )
 }
 
 /// Polls (with the wildcard key) until the job's callback reaches a final
