@@ -236,4 +236,57 @@ mod tests {
             .contains("5 bytes"));
         assert!(!format!("{:?}", secret()).contains("C2FV"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn any_secret() -> impl Strategy<Value = SigningSecret> {
+            prop::collection::vec(any::<u8>(), 16..64).prop_map(|key| {
+                SigningSecret::parse(&format!("whsec_{}", STANDARD.encode(key))).unwrap()
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn a_signature_verifies_among_any_other_entries(
+                secret in any_secret(),
+                id in "[!-~]{1,64}",
+                timestamp in 0i64..10_000_000_000,
+                body in prop::collection::vec(any::<u8>(), 0..1024),
+                before in "[ -~]{0,60}",
+                after in "[ -~]{0,60}",
+            ) {
+                let header = format!("{before} {} {after}", secret.sign(&id, timestamp, &body));
+                prop_assert_eq!(
+                    verify(&[secret], &id, &timestamp.to_string(), &header, &body, timestamp, 300),
+                    Ok(())
+                );
+            }
+
+            #[test]
+            fn only_canonical_timestamps_parse_and_they_print_back_the_same(raw in "\\PC{0,20}") {
+                if let Ok(parsed) = parse_timestamp(&raw) {
+                    prop_assert_eq!(parsed.to_string(), raw);
+                }
+            }
+
+            #[test]
+            fn every_non_negative_timestamp_round_trips(timestamp in 0i64..=999_999_999_999_999) {
+                prop_assert_eq!(parse_timestamp(&timestamp.to_string()), Ok(timestamp));
+            }
+
+            #[test]
+            fn any_header_and_clock_get_an_answer(
+                timestamp in "\\PC{0,24}",
+                header in "\\PC{0,200}",
+                now in any::<i64>(),
+                tolerance in any::<i64>(),
+            ) {
+                let answer = verify(&[secret()], ID, &timestamp, &header, BODY.as_bytes(), now, tolerance);
+                prop_assert!(answer.is_err());
+            }
+        }
+    }
 }

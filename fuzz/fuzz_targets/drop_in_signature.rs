@@ -17,7 +17,10 @@ fuzz_target!(|input: (&[u8], &[u8])| {
         Ok(()) => {
             // Only the signature itself, in any case, with an optional
             // `sha256=` prefix and surrounding whitespace, verifies.
-            let text = std::str::from_utf8(header).unwrap().trim().to_ascii_lowercase();
+            let text = std::str::from_utf8(header)
+                .unwrap()
+                .trim()
+                .to_ascii_lowercase();
             let digits = text.strip_prefix("sha256=").unwrap_or(&text);
             assert_eq!(digits, expected);
         }

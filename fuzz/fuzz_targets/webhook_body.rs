@@ -17,7 +17,10 @@ fuzz_target!(|body: &[u8]| {
             for result in &job.results {
                 assert!(!result.product_id.trim().is_empty());
                 assert!(result.product_id.len() <= MAX_PRODUCT_ID_BYTES);
-                assert!(result.hts_code.as_ref().is_none_or(|c| c.len() <= MAX_HTS_CODE_BYTES));
+                assert!(result
+                    .hts_code
+                    .as_ref()
+                    .is_none_or(|c| c.len() <= MAX_HTS_CODE_BYTES));
                 assert!(result.pga_flags.len() <= MAX_PGA_FLAGS);
                 assert!(result.confidence.is_none_or(|c| (0.0..=1.0).contains(&c)));
                 assert!(result.duty_rate.is_none_or(|d| d >= 0.0));

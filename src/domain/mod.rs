@@ -5,6 +5,8 @@
 pub mod json;
 pub mod limits;
 mod parse;
+#[cfg(test)]
+mod properties;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
