@@ -82,7 +82,16 @@ async fn each_body_limit_has_its_code_and_stores_nothing() {
         deep = json!([deep]);
     }
     type Mutation = Box<dyn Fn(&mut Value)>;
-    let cases: Vec<(&str, usize, Mutation, StatusCode, &str, Option<&str>)> = vec![
+    /// What is broken, results in the body, how, and the answer expected.
+    type Case = (
+        &'static str,
+        usize,
+        Mutation,
+        StatusCode,
+        &'static str,
+        Option<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "body over MAX_BODY_BYTES",
             1,

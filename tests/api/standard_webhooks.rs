@@ -91,7 +91,14 @@ async fn bad_standard_signatures_and_timestamps_are_401_and_store_nothing() {
         .unwrap()
         .sign(id, now, &bytes);
 
-    let cases: Vec<(&str, Vec<(&str, String)>, &str, Option<&str>)> = vec![
+    /// The case, the headers it replaces, and the code and field expected.
+    type Case = (
+        &'static str,
+        Vec<(&'static str, String)>,
+        &'static str,
+        Option<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "empty signature",
             vec![("webhook-signature", "v1,".into())],
