@@ -631,6 +631,108 @@ mod tests {
         assert_eq!(missing.variable, "CALLBACK_SIGNING_SECRET");
     }
 
+    const SIGNING_SECRET: &str = "whsec_ZW5naW5lLXN0YW5kYXJkLXdlYmhvb2tzLXRlc3Qta2V5";
+
+    #[test]
+    fn standard_webhooks_settings_are_validated() {
+        let c = config(&BASE).unwrap();
+        assert!(c.inbound.secrets.is_empty());
+        assert_eq!(c.inbound.tolerance_seconds, 300);
+        assert!(!c.inbound.require_timestamp);
+
+        let both = format!("{SIGNING_SECRET}, {}", CALLBACK_SECRET.1);
+        let vars = [
+            ("WEBHOOK_SIGNING_SECRETS", both.as_str()),
+            ("WEBHOOK_TOLERANCE_SECONDS", "60"),
+            ("WEBHOOK_REQUIRE_TIMESTAMP", "true"),
+            ("POSTGREST_URL", "http://127.0.0.1:3000"),
+            CALLBACK_SECRET,
+        ];
+        let c = config(&vars).unwrap();
+        assert_eq!(c.inbound.secrets.len(), 2);
+        assert_eq!(c.inbound.tolerance_seconds, 60);
+        assert!(c.inbound.require_timestamp);
+        // Standard Webhooks alone: WEBHOOK_SECRET may be left out.
+        assert!(c.webhook_secrets.is_empty());
+
+        for (extra, variable) in [
+            (
+                ("WEBHOOK_SIGNING_SECRETS", "whsec_c2hvcnQ="),
+                "WEBHOOK_SIGNING_SECRETS",
+            ),
+            (
+                ("WEBHOOK_SIGNING_SECRETS", "not-whsec"),
+                "WEBHOOK_SIGNING_SECRETS",
+            ),
+            (
+                ("WEBHOOK_TOLERANCE_SECONDS", "0"),
+                "WEBHOOK_TOLERANCE_SECONDS",
+            ),
+            (
+                ("WEBHOOK_TOLERANCE_SECONDS", "86401"),
+                "WEBHOOK_TOLERANCE_SECONDS",
+            ),
+            (
+                ("WEBHOOK_REQUIRE_TIMESTAMP", "yes"),
+                "WEBHOOK_REQUIRE_TIMESTAMP",
+            ),
+            (
+                ("WEBHOOK_REQUIRE_TIMESTAMP", "true"),
+                "WEBHOOK_SIGNING_SECRETS",
+            ),
+        ] {
+            let err = config(&with(&[extra])).unwrap_err();
+            assert_eq!(err.variable, variable, "{extra:?}: {err}");
+        }
+        let bad_second = format!("{SIGNING_SECRET},whsec_!!");
+        let err = config(&with(&[("WEBHOOK_SIGNING_SECRETS", bad_second.leak())])).unwrap_err();
+        assert!(err.reason.starts_with("secret 2:"), "{}", err.reason);
+        let neither = config(&[("POSTGREST_URL", "http://x"), CALLBACK_SECRET]).unwrap_err();
+        assert!(
+            neither.reason.contains("WEBHOOK_SIGNING_SECRETS"),
+            "{neither}"
+        );
+    }
+
+    #[test]
+    fn limits_and_the_key_cache_are_validated() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.limits.max_results_per_webhook, 50_000);
+        assert_eq!(c.api_key_cache_ttl, Duration::from_secs(30));
+        let c = config(&with(&[
+            ("MAX_RESULTS_PER_WEBHOOK", "10"),
+            ("MAX_CONCURRENT_INGESTS", "2"),
+            ("POLL_RATE_PER_SECOND", "5"),
+            ("POLL_BURST", "7"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "3"),
+            ("API_KEY_CACHE_TTL", "250ms"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_results_per_webhook: 10,
+                max_concurrent_ingests: 2,
+                poll_rate_per_second: 5,
+                poll_burst: 7,
+                header_read_timeout: Duration::from_secs(3),
+            }
+        );
+        assert_eq!(c.api_key_cache_ttl, Duration::from_millis(250));
+        for variable in [
+            "MAX_RESULTS_PER_WEBHOOK",
+            "MAX_CONCURRENT_INGESTS",
+            "POLL_RATE_PER_SECOND",
+            "POLL_BURST",
+            "HEADER_READ_TIMEOUT_SECONDS",
+            "API_KEY_CACHE_TTL",
+        ] {
+            let err = config(&with(&[(variable, "0")])).unwrap_err();
+            assert_eq!(err.variable, variable);
+        }
+    }
+
     #[test]
     fn debug_output_never_shows_secrets() {
         let c = config(&with(&[

@@ -98,3 +98,67 @@ impl KeyResolver {
         self.cache.lock().expect("key cache lock").len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::store::PostgrestStore;
+
+    /// A real store client whose server is not there: any lookup that
+    /// reaches it fails, which shows which paths ask the store.
+    fn resolver(ttl: Duration) -> KeyResolver {
+        let store = PostgrestStore::new(
+            &StoreConfig::postgrest("http://127.0.0.1:9", None),
+            Duration::from_secs(2),
+        );
+        KeyResolver::new(
+            Arc::new(ApiKeys::parse("acme:k-acme,*:k-all").unwrap()),
+            Arc::new(store),
+            ttl,
+        )
+    }
+
+    #[tokio::test]
+    async fn configured_and_misshapen_keys_never_reach_the_store() {
+        let keys = resolver(Duration::from_secs(30));
+        let acme = keys.resolve("k-acme").await.unwrap().unwrap();
+        assert_eq!(acme.scope, ClientScope::Client("acme".into()));
+        assert_eq!(acme.digest, digest("k-acme"));
+        assert_eq!(
+            keys.resolve("k-all").await.unwrap().unwrap().scope,
+            ClientScope::AllClients
+        );
+        assert_eq!(keys.resolve("made-up").await.unwrap(), None);
+        assert_eq!(keys.cached_entries(), 0);
+        // A key of the stored shape is looked up; the store's failure is
+        // reported, not cached as "no such key".
+        let shaped = format!("rk_{}", "A".repeat(43));
+        assert!(matches!(
+            keys.resolve(&shaped).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert_eq!(keys.cached_entries(), 0);
+    }
+
+    #[tokio::test]
+    async fn cached_answers_are_used_until_they_expire() {
+        let keys = resolver(Duration::from_millis(200));
+        let shaped = format!("rk_{}", "B".repeat(43));
+        keys.remember(digest(&shaped), Some(ClientScope::Client("globex".into())));
+        let found = keys.resolve(&shaped).await.unwrap().unwrap();
+        assert_eq!(found.scope, ClientScope::Client("globex".into()));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Expired: asked again, and the absent store answers.
+        assert!(keys.resolve(&shaped).await.is_err());
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let keys = resolver(Duration::from_secs(30));
+        for n in 0..MAX_CACHED_KEYS + 10 {
+            keys.remember(digest(&n.to_string()), None);
+            assert!(keys.cached_entries() <= MAX_CACHED_KEYS);
+        }
+    }
+}
