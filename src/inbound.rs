@@ -87,19 +87,25 @@ pub fn verify(
     config: &InboundConfig,
     now: i64,
 ) -> Result<Verified, InboundError> {
-    let standard = [
-        (WEBHOOK_ID_HEADER, headers.webhook_id),
-        (WEBHOOK_TIMESTAMP_HEADER, headers.webhook_timestamp),
-        (WEBHOOK_SIGNATURE_HEADER, headers.webhook_signature),
-    ];
-    if standard.iter().any(|(_, value)| value.is_some()) {
-        if let Some((missing, _)) = standard.iter().find(|(_, value)| value.is_none()) {
+    match (
+        headers.webhook_id,
+        headers.webhook_timestamp,
+        headers.webhook_signature,
+    ) {
+        (None, None, None) => {}
+        (Some(id), Some(timestamp), Some(signature)) => {
+            return verify_standard(id, timestamp, signature, body, config, now)
+        }
+        (id, timestamp, _) => {
+            let missing = if id.is_none() {
+                WEBHOOK_ID_HEADER
+            } else if timestamp.is_none() {
+                WEBHOOK_TIMESTAMP_HEADER
+            } else {
+                WEBHOOK_SIGNATURE_HEADER
+            };
             return Err(InboundError::MissingHeader { missing });
         }
-        let [Some(id), Some(timestamp), Some(signature)] = standard.map(|(_, value)| value) else {
-            unreachable!("all three headers were checked present");
-        };
-        return verify_standard(id, timestamp, signature, body, config, now);
     }
     if config.require_timestamp || drop_in_secrets.is_empty() {
         return Err(match headers.drop_in {

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::AppError;
@@ -34,12 +34,12 @@ impl FromRequest<AppState> for SignedBody {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, AppError> {
-        let headers = request.headers().clone();
+        let headers = SignatureHeaderValues::of(request.headers());
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| body_error(rejection, state.max_body_bytes))?;
         let verified = inbound::verify(
-            &signature_headers(&headers),
+            &headers.as_headers(),
             &body,
             &state.webhook_secrets,
             &state.inbound,
@@ -49,13 +49,33 @@ impl FromRequest<AppState> for SignedBody {
     }
 }
 
-fn signature_headers(headers: &HeaderMap) -> SignatureHeaders<'_> {
-    let get = |name: &str| headers.get(name).map(|value| value.as_bytes());
-    SignatureHeaders {
-        drop_in: get(SIGNATURE_HEADER),
-        webhook_id: get(WEBHOOK_ID_HEADER),
-        webhook_timestamp: get(WEBHOOK_TIMESTAMP_HEADER),
-        webhook_signature: get(WEBHOOK_SIGNATURE_HEADER),
+/// The signature headers, kept while the body is read (cheap clones).
+struct SignatureHeaderValues([Option<HeaderValue>; 4]);
+
+impl SignatureHeaderValues {
+    fn of(headers: &HeaderMap) -> Self {
+        Self(
+            [
+                SIGNATURE_HEADER,
+                WEBHOOK_ID_HEADER,
+                WEBHOOK_TIMESTAMP_HEADER,
+                WEBHOOK_SIGNATURE_HEADER,
+            ]
+            .map(|name| headers.get(name).cloned()),
+        )
+    }
+
+    fn as_headers(&self) -> SignatureHeaders<'_> {
+        let [drop_in, id, timestamp, signature] = self
+            .0
+            .each_ref()
+            .map(|v| v.as_ref().map(HeaderValue::as_bytes));
+        SignatureHeaders {
+            drop_in,
+            webhook_id: id,
+            webhook_timestamp: timestamp,
+            webhook_signature: signature,
+        }
     }
 }
 
