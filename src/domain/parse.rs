@@ -701,36 +701,16 @@ mod tests {
             Err(BodyError::TooManyResults { count: 4, limit: 3 })
         );
         let long = |n: usize| "x".repeat(n);
-        let cases: Vec<(&str, Value, usize)> = vec![
-            (
-                "product_id",
-                json!(long(MAX_PRODUCT_ID_BYTES + 1)),
-                MAX_PRODUCT_ID_BYTES,
-            ),
-            (
-                "product_description",
-                json!(long(MAX_PRODUCT_DESCRIPTION_BYTES + 1)),
-                MAX_PRODUCT_DESCRIPTION_BYTES,
-            ),
-            (
-                "hts_code",
-                json!(long(MAX_HTS_CODE_BYTES + 1)),
-                MAX_HTS_CODE_BYTES,
-            ),
-            (
-                "hts_description",
-                json!(long(MAX_HTS_DESCRIPTION_BYTES + 1)),
-                MAX_HTS_DESCRIPTION_BYTES,
-            ),
-            (
-                "source",
-                json!(long(MAX_SOURCE_BYTES + 1)),
-                MAX_SOURCE_BYTES,
-            ),
+        let cases = [
+            ("product_id", MAX_PRODUCT_ID_BYTES),
+            ("product_description", MAX_PRODUCT_DESCRIPTION_BYTES),
+            ("hts_code", MAX_HTS_CODE_BYTES),
+            ("hts_description", MAX_HTS_DESCRIPTION_BYTES),
+            ("source", MAX_SOURCE_BYTES),
         ];
-        for (key, value, limit) in cases {
+        for (key, limit) in cases {
             let mut body = seed_body();
-            body["results"][0][key] = value;
+            body["results"][0][key] = json!(long(limit + 1));
             match parse(&body) {
                 Err(BodyError::TooLong {
                     field,

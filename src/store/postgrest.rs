@@ -67,6 +67,18 @@ impl PostgrestStore {
     }
 }
 
+impl PostgrestStore {
+    async fn call_ingest(
+        &self,
+        function: &str,
+        args: IngestArgs<'_>,
+    ) -> Result<IngestReceipt, StoreError> {
+        let args = serde_json::to_string(&args)
+            .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
+        self.send(self.client.rpc(function, args)).await
+    }
+}
+
 /// PostgREST answers errors as `{"code", "message", "details", "hint"}`.
 fn classify_failure(status: u16, body: &[u8]) -> StoreError {
     let error: Map<String, Value> = serde_json::from_slice(body).unwrap_or_default();
@@ -147,9 +159,7 @@ pub fn ingest_rpc_body(job: &CompletedJob) -> serde_json::Result<String> {
 #[async_trait]
 impl JobStore for PostgrestStore {
     async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError> {
-        let args = ingest_rpc_body(job)
-            .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
-        self.send(self.client.rpc("ingest_classification_webhook", args))
+        self.call_ingest("ingest_classification_webhook", IngestArgs::from(job))
             .await
     }
 
@@ -162,9 +172,7 @@ impl JobStore for PostgrestStore {
             message_id: Some(message_id),
             ..IngestArgs::from(job)
         };
-        let args = serde_json::to_string(&args)
-            .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
-        self.send(self.client.rpc("ingest_classification_webhook_once", args))
+        self.call_ingest("ingest_classification_webhook_once", args)
             .await
     }
 

@@ -200,15 +200,11 @@ impl TestApp {
         body: impl Into<reqwest::Body>,
         signature: Option<&str>,
     ) -> Response {
-        let mut request = self
-            .client
-            .post(format!("{}{WEBHOOK_PATH}", self.address))
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(signature) = signature {
-            request = request.header("x-webhook-signature", signature);
-        }
-        request.send().await.unwrap()
+        let headers: Vec<(&str, &str)> = signature
+            .map(|signature| ("x-webhook-signature", signature))
+            .into_iter()
+            .collect();
+        self.post_with_headers(body, &headers).await
     }
 
     pub async fn poll(&self, job_id: &str, key: Option<&str>, query: &str) -> Response {
