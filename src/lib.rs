@@ -87,7 +87,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if config.api_keys.is_empty() {
-        tracing::warn!("API_KEYS is empty: no client can poll jobs");
+        tracing::info!("API_KEYS is empty: only API keys stored in the database can poll");
     }
     let stopping = CancellationToken::new();
     let deliveries = DeliveryWorker::new(
