@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the per-webhook CPU work the service adds on top of
 //! the store: signature verification over the raw body, then parsing and
-//! validating it, at 50 and 10,000 results.
+//! validating it (and, for comparison, reading the JSON alone with the
+//! strict reader and with plain serde_json), at 50 and 10,000 results.
 //!
 //!   cargo bench --bench parse
 
@@ -8,7 +9,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rosetta_webhook::config::WebhookSecrets;
-use rosetta_webhook::domain::CompletedJob;
+use rosetta_webhook::domain::{json, CompletedJob};
 use rosetta_webhook::signature;
 use rosetta_webhook::store::ingest_rpc_body;
 use serde_json::{json, Value};
@@ -55,6 +56,18 @@ fn per_webhook(c: &mut Criterion) {
                     signature::verify(Some(header.as_bytes()), black_box(bytes), &secrets).unwrap()
                 })
             },
+        );
+        // What refusing duplicate keys and deep nesting costs over the
+        // plain serde_json reader the parser used before.
+        group.bench_with_input(
+            BenchmarkId::new("JSON only, serde_json Value", bytes.len()),
+            &bytes,
+            |b, bytes| b.iter(|| serde_json::from_slice::<Value>(black_box(bytes)).unwrap()),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("JSON only, strict reader", bytes.len()),
+            &bytes,
+            |b, bytes| b.iter(|| json::parse(black_box(bytes)).unwrap()),
         );
         group.bench_with_input(
             BenchmarkId::new("parse + validate", bytes.len()),

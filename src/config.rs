@@ -15,6 +15,13 @@ use crate::delivery::ssrf::AddressPolicy;
 use crate::delivery::CallbackConfig;
 use crate::standard_webhooks::SigningSecret;
 
+mod security;
+
+pub use self::security::{
+    InboundConfig, Limits, DEFAULT_API_KEY_CACHE_TTL, DEFAULT_TOLERANCE_SECONDS,
+    MAX_TOLERANCE_SECONDS,
+};
+
 /// Everything the service needs to run. Tests build it directly.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -35,6 +42,11 @@ pub struct Config {
     pub metrics_port: Option<u16>,
     /// `INTERNAL_TOKEN`: enables `POST /internal/deliveries/run`.
     pub internal_token: Option<InternalToken>,
+    /// Standard Webhooks verification of inbound webhooks.
+    pub inbound: InboundConfig,
+    pub limits: Limits,
+    /// How long a stored API key's lookup (found or not) is cached.
+    pub api_key_cache_ttl: Duration,
 }
 
 /// A configuration value that stops start-up.
@@ -64,7 +76,7 @@ impl WebhookSecrets {
         if secrets.is_empty() {
             return Err(ConfigError::new(
                 "WEBHOOK_SECRET",
-                "is required: the service never accepts unsigned webhooks",
+                "is required (or WEBHOOK_SIGNING_SECRETS for Standard Webhooks): the service never accepts unsigned webhooks",
             ));
         }
         if let Some(position) = secrets.iter().position(|s| s.is_empty()) {
@@ -74,6 +86,16 @@ impl WebhookSecrets {
             ));
         }
         Ok(Self(secrets.into_iter().map(SecretString::from).collect()))
+    }
+
+    /// No drop-in secret: the drop-in scheme is off and only Standard
+    /// Webhooks (`WEBHOOK_SIGNING_SECRETS`) can verify.
+    pub fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
@@ -138,7 +160,12 @@ impl ApiKeys {
 
     /// The scope of a presented key, if it is one of ours.
     pub fn scope_of(&self, presented: &str) -> Option<&ClientScope> {
-        self.0.get(&digest(presented))
+        self.scope_of_digest(&digest(presented))
+    }
+
+    /// As [`Self::scope_of`], for a key already hashed with SHA-256.
+    pub fn scope_of_digest(&self, digest: &[u8; 32]) -> Option<&ClientScope> {
+        self.0.get(digest)
     }
 
     pub fn len(&self) -> usize {
@@ -254,6 +281,14 @@ pub struct PostgrestConfig {
     pub bearer: Option<SecretString>,
 }
 
+impl StoreConfig {
+    /// The store settings alone (`SUPABASE_URL`, `POSTGREST_URL` or
+    /// `DATABASE_PATH`, and the key), for commands that need nothing else.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        store_from(&|name: &str| lookup(name).filter(|v| !v.trim().is_empty()))
+    }
+}
+
 impl PostgrestConfig {
     /// Supabase: a legacy JWT key (`eyJ...`) goes in both headers; a new
     /// secret key (`sb_secret_...`) in `apikey` only, since Supabase refuses
@@ -307,11 +342,16 @@ impl Config {
         // Empty values count as unset: `.env.example` leaves optional ones blank.
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        let webhook_secrets = WebhookSecrets::new(
-            get("WEBHOOK_SECRET")
-                .map(|raw| raw.split(',').map(|s| s.trim().to_owned()).collect())
-                .unwrap_or_default(),
-        )?;
+        let inbound = security::inbound_from(&get)?;
+        // With Standard Webhooks configured, WEBHOOK_SECRET may be left out:
+        // the drop-in scheme is then off. One of the two is required.
+        let webhook_secrets = match get("WEBHOOK_SECRET") {
+            None if !inbound.secrets.is_empty() => WebhookSecrets::none(),
+            raw => WebhookSecrets::new(
+                raw.map(|raw| raw.split(',').map(|s| s.trim().to_owned()).collect())
+                    .unwrap_or_default(),
+            )?,
+        };
         let api_keys = ApiKeys::parse(&get("API_KEYS").unwrap_or_default())?;
 
         Ok(Self {
@@ -336,6 +376,9 @@ impl Config {
             internal_token: get("INTERNAL_TOKEN")
                 .map(|token| InternalToken::new(token.trim()))
                 .transpose()?,
+            inbound,
+            limits: security::limits_from(&get)?,
+            api_key_cache_ttl: security::api_key_cache_ttl_from(&get)?,
         })
     }
 }
@@ -804,6 +847,108 @@ mod tests {
         }
         let missing = config(&BASE[..2]).unwrap_err();
         assert_eq!(missing.variable, "CALLBACK_SIGNING_SECRET");
+    }
+
+    const SIGNING_SECRET: &str = "whsec_ZW5naW5lLXN0YW5kYXJkLXdlYmhvb2tzLXRlc3Qta2V5";
+
+    #[test]
+    fn standard_webhooks_settings_are_validated() {
+        let c = config(&BASE).unwrap();
+        assert!(c.inbound.secrets.is_empty());
+        assert_eq!(c.inbound.tolerance_seconds, 300);
+        assert!(!c.inbound.require_timestamp);
+
+        let both = format!("{SIGNING_SECRET}, {}", CALLBACK_SECRET.1);
+        let vars = [
+            ("WEBHOOK_SIGNING_SECRETS", both.as_str()),
+            ("WEBHOOK_TOLERANCE_SECONDS", "60"),
+            ("WEBHOOK_REQUIRE_TIMESTAMP", "true"),
+            ("POSTGREST_URL", "http://127.0.0.1:3000"),
+            CALLBACK_SECRET,
+        ];
+        let c = config(&vars).unwrap();
+        assert_eq!(c.inbound.secrets.len(), 2);
+        assert_eq!(c.inbound.tolerance_seconds, 60);
+        assert!(c.inbound.require_timestamp);
+        // Standard Webhooks alone: WEBHOOK_SECRET may be left out.
+        assert!(c.webhook_secrets.is_empty());
+
+        for (extra, variable) in [
+            (
+                ("WEBHOOK_SIGNING_SECRETS", "whsec_c2hvcnQ="),
+                "WEBHOOK_SIGNING_SECRETS",
+            ),
+            (
+                ("WEBHOOK_SIGNING_SECRETS", "not-whsec"),
+                "WEBHOOK_SIGNING_SECRETS",
+            ),
+            (
+                ("WEBHOOK_TOLERANCE_SECONDS", "0"),
+                "WEBHOOK_TOLERANCE_SECONDS",
+            ),
+            (
+                ("WEBHOOK_TOLERANCE_SECONDS", "86401"),
+                "WEBHOOK_TOLERANCE_SECONDS",
+            ),
+            (
+                ("WEBHOOK_REQUIRE_TIMESTAMP", "yes"),
+                "WEBHOOK_REQUIRE_TIMESTAMP",
+            ),
+            (
+                ("WEBHOOK_REQUIRE_TIMESTAMP", "true"),
+                "WEBHOOK_SIGNING_SECRETS",
+            ),
+        ] {
+            let err = config(&with(&[extra])).unwrap_err();
+            assert_eq!(err.variable, variable, "{extra:?}: {err}");
+        }
+        let bad_second = format!("{SIGNING_SECRET},whsec_!!");
+        let err = config(&with(&[("WEBHOOK_SIGNING_SECRETS", bad_second.leak())])).unwrap_err();
+        assert!(err.reason.starts_with("secret 2:"), "{}", err.reason);
+        let neither = config(&[("POSTGREST_URL", "http://x"), CALLBACK_SECRET]).unwrap_err();
+        assert!(
+            neither.reason.contains("WEBHOOK_SIGNING_SECRETS"),
+            "{neither}"
+        );
+    }
+
+    #[test]
+    fn limits_and_the_key_cache_are_validated() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.limits.max_results_per_webhook, 50_000);
+        assert_eq!(c.api_key_cache_ttl, Duration::from_secs(30));
+        let c = config(&with(&[
+            ("MAX_RESULTS_PER_WEBHOOK", "10"),
+            ("MAX_CONCURRENT_INGESTS", "2"),
+            ("POLL_RATE_PER_SECOND", "5"),
+            ("POLL_BURST", "7"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "3"),
+            ("API_KEY_CACHE_TTL", "250ms"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_results_per_webhook: 10,
+                max_concurrent_ingests: 2,
+                poll_rate_per_second: 5,
+                poll_burst: 7,
+                header_read_timeout: Duration::from_secs(3),
+            }
+        );
+        assert_eq!(c.api_key_cache_ttl, Duration::from_millis(250));
+        for variable in [
+            "MAX_RESULTS_PER_WEBHOOK",
+            "MAX_CONCURRENT_INGESTS",
+            "POLL_RATE_PER_SECOND",
+            "POLL_BURST",
+            "HEADER_READ_TIMEOUT_SECONDS",
+            "API_KEY_CACHE_TTL",
+        ] {
+            let err = config(&with(&[(variable, "0")])).unwrap_err();
+            assert_eq!(err.variable, variable);
+        }
     }
 
     #[test]

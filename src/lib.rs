@@ -11,8 +11,11 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod http;
+pub mod inbound;
+pub mod keys;
 pub mod metrics;
 pub mod representation;
+pub mod server;
 pub mod signature;
 pub mod standard_webhooks;
 pub mod store;
@@ -95,7 +98,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if config.api_keys.is_empty() {
-        tracing::warn!("API_KEYS is empty: no client can poll jobs");
+        tracing::info!("API_KEYS is empty: only API keys stored in the database can poll");
     }
     let stopping = CancellationToken::new();
     let metrics = Metrics::new();
@@ -143,12 +146,17 @@ pub async fn serve(
     let drain_started = Arc::new(std::sync::OnceLock::<tokio::time::Instant>::new());
     let signal = stopping.clone();
     let started = drain_started.clone();
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections or callback claims; draining");
-        let _ = started.set(tokio::time::Instant::now());
-        signal.cancel();
-    });
+    let server = server::serve(
+        listener,
+        http::router(state),
+        config.limits.header_read_timeout,
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections or callback claims; draining");
+            let _ = started.set(tokio::time::Instant::now());
+            signal.cancel();
+        },
+    );
     let deadline = || {
         drain_started
             .get()
@@ -161,7 +169,7 @@ pub async fn serve(
         tokio::time::sleep_until(deadline()).await;
     };
     let served = tokio::select! {
-        result = server => result,
+        () = server => Ok(()),
         _ = drain_deadline => {
             tracing::warn!(seconds = DRAIN_DEADLINE.as_secs(), "drain deadline passed; exiting with requests in flight");
             Ok(())

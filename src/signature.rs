@@ -162,4 +162,56 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_body_signed_with_any_secret_verifies_in_any_spelling(
+                secret in "[!-~]{1,40}",
+                body in prop::collection::vec(any::<u8>(), 0..1024),
+                prefixed in any::<bool>(),
+                upper in any::<bool>(),
+            ) {
+                let mut header = sign(secret.as_bytes(), &body);
+                if upper {
+                    header = header.to_uppercase();
+                }
+                if prefixed {
+                    header = format!("sha256={header}");
+                }
+                prop_assert_eq!(verify(Some(header.as_bytes()), &body, &secrets(&[&secret])), Ok(()));
+            }
+
+            #[test]
+            fn any_changed_bit_of_a_signed_body_fails(
+                body in prop::collection::vec(any::<u8>(), 1..1024),
+                at in any::<prop::sample::Index>(),
+                bit in 0u8..8,
+            ) {
+                let header = sign(BODY_SECRET.as_bytes(), &body);
+                let mut changed = body.clone();
+                changed[at.index(body.len())] ^= 1 << bit;
+                prop_assert_eq!(
+                    verify(Some(header.as_bytes()), &changed, &secrets(&[BODY_SECRET])),
+                    Err(SignatureError::Mismatch)
+                );
+            }
+
+            #[test]
+            fn any_header_bytes_get_an_answer(
+                header in prop::collection::vec(any::<u8>(), 0..160),
+                body in prop::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let answer = verify(Some(&header), &body, &secrets(&[BODY_SECRET]));
+                prop_assert!(matches!(
+                    answer,
+                    Err(SignatureError::Malformed) | Err(SignatureError::Mismatch)
+                ));
+            }
+        }
+    }
 }

@@ -61,21 +61,52 @@ impl SigningSecret {
 
     /// Whether any `v1` entry of `header` is this key's signature of the
     /// message. Entries of other versions or with bad base64 are skipped;
-    /// only a 32-byte entry is compared, in constant time.
+    /// only a 32-byte entry is compared, in constant time. The body is
+    /// hashed once, however many entries the header lists.
     pub fn verify_signature(&self, id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
-        header.split(' ').filter(|e| !e.is_empty()).any(|entry| {
-            let Some(encoded) = entry.strip_prefix("v1,") else {
-                return false;
-            };
-            match STANDARD.decode(encoded) {
-                Ok(bytes) if bytes.len() == 32 => {
-                    self.mac(id, timestamp, body).verify_slice(&bytes).is_ok()
-                }
-                _ => false,
-            }
+        let mac = self.mac(id, timestamp, body);
+        signature_entries(header).fold(false, |matched, candidate| {
+            mac.clone().verify_slice(&candidate).is_ok() | matched
         })
     }
 }
+
+/// The 32-byte `v1` signatures a `webhook-signature` header lists, skipping
+/// entries of other versions, bad base64 or the wrong length.
+pub fn signature_entries(header: &str) -> impl Iterator<Item = [u8; 32]> + '_ {
+    header
+        .split(' ')
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        .filter_map(|encoded| {
+            // 32 bytes are 44 base64 characters: skip anything longer unread.
+            if encoded.len() != 44 {
+                return None;
+            }
+            let mut digest = [0u8; 32];
+            match STANDARD.decode_slice(encoded, &mut digest) {
+                Ok(32) => Some(digest),
+                _ => None,
+            }
+        })
+}
+
+/// A `webhook-timestamp`: whole seconds since the epoch, ASCII digits only,
+/// no sign, no leading zero, no spaces. Only that canonical form is
+/// accepted, so the signed content (which uses the number's canonical
+/// text) is exactly what the sender put in the header.
+pub fn parse_timestamp(raw: &str) -> Result<i64, VerifyError> {
+    let canonical = !raw.is_empty()
+        && raw.len() <= MAX_TIMESTAMP_DIGITS
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw == "0" || !raw.starts_with('0'));
+    if !canonical {
+        return Err(VerifyError::BadTimestamp);
+    }
+    raw.parse().map_err(|_| VerifyError::BadTimestamp)
+}
+
+/// Enough for any date this service will see, and far from `i64::MAX`.
+const MAX_TIMESTAMP_DIGITS: usize = 15;
 
 impl fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,8 +124,9 @@ pub enum VerifyError {
     NoMatch,
 }
 
-/// Verifies a whole message: timestamp within `tolerance_seconds` of `now`,
-/// and a matching signature under any of `secrets`.
+/// Verifies a whole message: timestamp within `tolerance_seconds` of `now`
+/// (either direction), and a matching signature under any of `secrets`.
+/// Every secret is tried, so the time taken does not tell which matched.
 pub fn verify(
     secrets: &[SigningSecret],
     id: &str,
@@ -104,11 +136,8 @@ pub fn verify(
     now: i64,
     tolerance_seconds: i64,
 ) -> Result<(), VerifyError> {
-    let timestamp: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| VerifyError::BadTimestamp)?;
-    if (now - timestamp).abs() > tolerance_seconds {
+    let timestamp = parse_timestamp(timestamp)?;
+    if now.abs_diff(timestamp) > tolerance_seconds.unsigned_abs() {
         return Err(VerifyError::OutsideTolerance);
     }
     let matched = secrets.iter().fold(false, |matched, secret| {
@@ -206,5 +235,58 @@ mod tests {
             .unwrap_err()
             .contains("5 bytes"));
         assert!(!format!("{:?}", secret()).contains("C2FV"));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn any_secret() -> impl Strategy<Value = SigningSecret> {
+            prop::collection::vec(any::<u8>(), 16..64).prop_map(|key| {
+                SigningSecret::parse(&format!("whsec_{}", STANDARD.encode(key))).unwrap()
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn a_signature_verifies_among_any_other_entries(
+                secret in any_secret(),
+                id in "[!-~]{1,64}",
+                timestamp in 0i64..10_000_000_000,
+                body in prop::collection::vec(any::<u8>(), 0..1024),
+                before in "[ -~]{0,60}",
+                after in "[ -~]{0,60}",
+            ) {
+                let header = format!("{before} {} {after}", secret.sign(&id, timestamp, &body));
+                prop_assert_eq!(
+                    verify(&[secret], &id, &timestamp.to_string(), &header, &body, timestamp, 300),
+                    Ok(())
+                );
+            }
+
+            #[test]
+            fn only_canonical_timestamps_parse_and_they_print_back_the_same(raw in "\\PC{0,20}") {
+                if let Ok(parsed) = parse_timestamp(&raw) {
+                    prop_assert_eq!(parsed.to_string(), raw);
+                }
+            }
+
+            #[test]
+            fn every_non_negative_timestamp_round_trips(timestamp in 0i64..=999_999_999_999_999) {
+                prop_assert_eq!(parse_timestamp(&timestamp.to_string()), Ok(timestamp));
+            }
+
+            #[test]
+            fn any_header_and_clock_get_an_answer(
+                timestamp in "\\PC{0,24}",
+                header in "\\PC{0,200}",
+                now in any::<i64>(),
+                tolerance in any::<i64>(),
+            ) {
+                let answer = verify(&[secret()], ID, &timestamp, &header, BODY.as_bytes(), now, tolerance);
+                prop_assert!(answer.is_err());
+            }
+        }
     }
 }

@@ -30,6 +30,11 @@ impl Service {
             .env("CALLBACK_ALLOW_HTTP", "true")
             .env("CALLBACK_ALLOWED_NETWORKS", "127.0.0.1/32")
             .env("LOG_FORMAT", "json")
+            // The bench measures throughput from one key and one engine:
+            // lift the per-key poll limit and the ingest bound above its load.
+            .env("POLL_RATE_PER_SECOND", "1000000")
+            .env("POLL_BURST", "1000000")
+            .env("MAX_CONCURRENT_INGESTS", "1024")
             .env(
                 "RUST_LOG",
                 std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "info".into()),

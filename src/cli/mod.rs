@@ -46,6 +46,12 @@ enum Command {
     SendSample(send_sample::Args),
     /// Check the configuration, reach the store and verify its schema; exit 1 if anything is wrong
     Check,
+    /// Manage stored API keys: `keys create --client ID --label TEXT`, `keys list`, `keys revoke KEY`
+    Keys {
+        /// The key command and its arguments (`keys help` lists them)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -72,6 +78,7 @@ pub fn main() -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::SendSample(args) => send_sample::run(args).await,
             Command::Check => check::run().await,
+            Command::Keys { args } => rosetta_webhook::keys::cli::main(&args).await,
             Command::Sign(_) => unreachable!("handled above"),
         }
     })

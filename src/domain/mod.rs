@@ -2,12 +2,17 @@
 //! can only be obtained from [`CompletedJob::from_json`], so holding one means
 //! the body was valid.
 
+pub mod json;
+pub mod limits;
 mod parse;
+#[cfg(test)]
+mod properties;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+pub use limits::BodyLimits;
 pub use parse::BodyError;
 
 /// The statuses a completion webhook may carry. `pending` and `processing`
@@ -90,9 +95,14 @@ where
 }
 
 impl CompletedJob {
-    /// Parses and validates a webhook body. Errors name the offending field
-    /// (`results[3].confidence`) and why.
+    /// Parses and validates a webhook body under the default limits.
+    /// Errors name the offending field (`results[3].confidence`) and why.
     pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
-        parse::completed_job(body)
+        Self::from_json_with(body, &BodyLimits::default())
+    }
+
+    /// As [`Self::from_json`], under the configured limits.
+    pub fn from_json_with(body: &[u8], limits: &BodyLimits) -> Result<Self, BodyError> {
+        parse::completed_job(body, limits)
     }
 }

@@ -3,23 +3,76 @@
 //! The body is read as a `serde_json::Value` and taken apart key by key: the
 //! keys we know are removed and checked, and whatever remains is kept as
 //! `extra`, so a field the engine adds later is stored rather than dropped.
+//! The JSON is read strictly ([`super::json`]) and every string, list and
+//! count is bounded ([`super::limits`]).
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::json::{self, JsonError, MAX_DEPTH};
+use super::limits::*;
 use super::{ClassificationResult, CompletedJob, ReportedProgress, WebhookStatus};
 
-/// Why a signed body was refused.
+/// Why a signed body was refused. Every variant names a field
+/// ([`BodyError::field`]); each has its own error code in the HTTP layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     /// Not JSON at all (HTTP 400).
     #[error("body is not valid JSON: {0}")]
     Syntax(String),
+    /// JSON nested past [`MAX_DEPTH`] (HTTP 400).
+    #[error("{field}: JSON nested deeper than {MAX_DEPTH} levels")]
+    TooDeep { field: String },
+    /// An object with the same key twice (HTTP 400).
+    #[error("{field}: the key appears twice in one object")]
+    DuplicateKey { field: String },
+    /// More results than `MAX_RESULTS_PER_WEBHOOK` (HTTP 413).
+    #[error("results: {count} results; at most {limit} per webhook (split the batch)")]
+    TooManyResults { count: usize, limit: usize },
+    /// A list longer than its limit (HTTP 422).
+    #[error("{field}: {count} entries; at most {limit}")]
+    TooManyItems {
+        field: String,
+        count: usize,
+        limit: usize,
+    },
+    /// A string longer than its limit (HTTP 422).
+    #[error("{field}: {length} bytes; at most {limit}")]
+    TooLong {
+        field: String,
+        length: usize,
+        limit: usize,
+    },
     /// JSON, but not a valid webhook (HTTP 422).
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
+}
+
+impl BodyError {
+    /// The path of the offending field, `body` when it is the whole body.
+    pub fn field(&self) -> &str {
+        match self {
+            Self::Syntax(_) => "body",
+            Self::TooManyResults { .. } => "results",
+            Self::TooDeep { field }
+            | Self::DuplicateKey { field }
+            | Self::TooManyItems { field, .. }
+            | Self::TooLong { field, .. }
+            | Self::Invalid { field, .. } => field,
+        }
+    }
+}
+
+impl From<JsonError> for BodyError {
+    fn from(error: JsonError) -> Self {
+        match error {
+            JsonError::Syntax(message) => Self::Syntax(message),
+            JsonError::TooDeep { path } => Self::TooDeep { field: path },
+            JsonError::DuplicateKey { path } => Self::DuplicateKey { field: path },
+        }
+    }
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> BodyError {
@@ -29,9 +82,19 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> BodyError {
     }
 }
 
-pub(super) fn completed_job(body: &[u8]) -> Result<CompletedJob, BodyError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| BodyError::Syntax(e.to_string()))?;
+fn bounded(field: impl Into<String>, value: String, limit: usize) -> Result<String, BodyError> {
+    if value.len() > limit {
+        return Err(BodyError::TooLong {
+            field: field.into(),
+            length: value.len(),
+            limit,
+        });
+    }
+    Ok(value)
+}
+
+pub(super) fn completed_job(body: &[u8], limits: &BodyLimits) -> Result<CompletedJob, BodyError> {
+    let value = json::parse(body)?;
     // PostgreSQL text and jsonb cannot hold U+0000; refuse it here with its
     // path instead of letting the store fail on it.
     if let Some(path) = path_to_nul(body, &value) {
@@ -46,7 +109,7 @@ pub(super) fn completed_job(body: &[u8]) -> Result<CompletedJob, BodyError> {
 
     let job_id = take_job_id(&mut body)?;
     let status = take_status(&mut body)?;
-    let client_id = take_optional_string(&mut body, "client_id", "client_id")?;
+    let client_id = take_optional_string(&mut body, "client_id", "client_id", MAX_CLIENT_ID_BYTES)?;
     if client_id.as_deref().is_some_and(|c| c.trim().is_empty()) {
         return Err(invalid("client_id", "must not be empty when present"));
     }
@@ -63,6 +126,12 @@ pub(super) fn completed_job(body: &[u8]) -> Result<CompletedJob, BodyError> {
     };
     let results = match body.remove("results") {
         None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.len() > limits.max_results => {
+            return Err(BodyError::TooManyResults {
+                count: items.len(),
+                limit: limits.max_results,
+            })
+        }
         Some(Value::Array(items)) => results(items)?,
         Some(_) => return Err(invalid("results", "must be an array")),
     };
@@ -104,7 +173,9 @@ fn take_status(body: &mut Map<String, Value>) -> Result<WebhookStatus, BodyError
 }
 
 fn take_callback_url(body: &mut Map<String, Value>) -> Result<Option<String>, BodyError> {
-    let Some(raw) = take_optional_string(body, "callback_url", "callback_url")? else {
+    let Some(raw) =
+        take_optional_string(body, "callback_url", "callback_url", MAX_CALLBACK_URL_BYTES)?
+    else {
         return Ok(None);
     };
     match reqwest::Url::parse(&raw) {
@@ -158,7 +229,9 @@ fn result(index: usize, item: Value) -> Result<ClassificationResult, BodyError> 
         return Err(invalid(format!("results[{index}]"), "must be an object"));
     };
     let product_id = match fields.remove("product_id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s,
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            bounded(at("product_id"), s, MAX_PRODUCT_ID_BYTES)?
+        }
         None | Some(Value::Null) => return Err(invalid(at("product_id"), "is required")),
         Some(_) => return Err(invalid(at("product_id"), "must be a non-empty string")),
     };
@@ -188,11 +261,20 @@ fn result(index: usize, item: Value) -> Result<ClassificationResult, BodyError> 
     };
     let pga_flags = match fields.remove("pga_flags") {
         None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(flags)) if flags.len() > MAX_PGA_FLAGS => {
+            return Err(BodyError::TooManyItems {
+                field: at("pga_flags"),
+                count: flags.len(),
+                limit: MAX_PGA_FLAGS,
+            })
+        }
         Some(Value::Array(flags)) => flags
             .into_iter()
             .enumerate()
             .map(|(i, flag)| match flag {
-                Value::String(s) => Ok(s),
+                Value::String(s) => {
+                    bounded(format!("{}[{i}]", at("pga_flags")), s, MAX_PGA_FLAG_BYTES)
+                }
                 _ => Err(invalid(
                     format!("{}[{i}]", at("pga_flags")),
                     "must be a string",
@@ -206,14 +288,21 @@ fn result(index: usize, item: Value) -> Result<ClassificationResult, BodyError> 
             &mut fields,
             "product_description",
             &at("product_description"),
+            MAX_PRODUCT_DESCRIPTION_BYTES,
         )?,
-        hts_code: take_optional_string(&mut fields, "hts_code", &at("hts_code"))?,
+        hts_code: take_optional_string(
+            &mut fields,
+            "hts_code",
+            &at("hts_code"),
+            MAX_HTS_CODE_BYTES,
+        )?,
         hts_description: take_optional_string(
             &mut fields,
             "hts_description",
             &at("hts_description"),
+            MAX_HTS_DESCRIPTION_BYTES,
         )?,
-        source: take_optional_string(&mut fields, "source", &at("source"))?,
+        source: take_optional_string(&mut fields, "source", &at("source"), MAX_SOURCE_BYTES)?,
         product_id,
         confidence,
         duty_rate,
@@ -227,10 +316,11 @@ fn take_optional_string(
     fields: &mut Map<String, Value>,
     key: &str,
     path: &str,
+    limit: usize,
 ) -> Result<Option<String>, BodyError> {
     match fields.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::String(s)) => bounded(path, s, limit).map(Some),
         Some(_) => Err(invalid(path, "must be a string or null")),
     }
 }
@@ -326,7 +416,7 @@ mod tests {
     }
 
     fn parse(value: &Value) -> Result<CompletedJob, BodyError> {
-        completed_job(value.to_string().as_bytes())
+        completed_job(value.to_string().as_bytes(), &BodyLimits::default())
     }
 
     fn field_error(value: &Value) -> (String, String) {
@@ -550,29 +640,115 @@ mod tests {
     fn non_objects_and_bad_json_are_refused() {
         for raw in ["null", "[]", "\"job\"", "42"] {
             assert_eq!(
-                completed_job(raw.as_bytes()),
+                completed_job(raw.as_bytes(), &BodyLimits::default()),
                 Err(invalid("body", "must be a JSON object")),
                 "{raw}"
             );
         }
         for raw in ["", "{", "{\"job_id\":}", "\u{feff}{}", "[1e400]", "NaN"] {
             assert!(
-                matches!(completed_job(raw.as_bytes()), Err(BodyError::Syntax(_))),
+                matches!(
+                    completed_job(raw.as_bytes(), &BodyLimits::default()),
+                    Err(BodyError::Syntax(_))
+                ),
                 "{raw:?}"
             );
         }
         assert!(matches!(
-            completed_job(b"{\"job_id\": \"\xff\"}"),
+            completed_job(b"{\"job_id\": \"\xff\"}", &BodyLimits::default()),
             Err(BodyError::Syntax(_))
         ));
     }
 
     #[test]
-    fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
+    fn deep_nesting_is_its_own_error_not_a_stack_overflow() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(matches!(
-            completed_job(deep.as_bytes()),
-            Err(BodyError::Syntax(_))
+            completed_job(deep.as_bytes(), &BodyLimits::default()),
+            Err(BodyError::TooDeep { .. })
         ));
+        let mut body = seed_body();
+        let mut nested = json!("leaf");
+        for _ in 0..MAX_DEPTH {
+            nested = json!([nested]);
+        }
+        body["metadata"]["trace"] = nested;
+        match parse(&body) {
+            Err(BodyError::TooDeep { field }) => assert!(field.starts_with("metadata.trace[0]")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_naming_the_key() {
+        let text =
+            format!(r#"{{"job_id": "{JOB_ID}", "status": "completed", "status": "failed"}}"#);
+        assert_eq!(
+            completed_job(text.as_bytes(), &BodyLimits::default()),
+            Err(BodyError::DuplicateKey {
+                field: "status".into()
+            })
+        );
+    }
+
+    #[test]
+    fn strings_lists_and_result_counts_are_bounded() {
+        let limits = BodyLimits { max_results: 3 };
+        let body = json!({"job_id": JOB_ID, "status": "partial", "results": [
+            {"product_id": "a"}, {"product_id": "b"}, {"product_id": "c"}, {"product_id": "d"}]});
+        assert_eq!(
+            completed_job(body.to_string().as_bytes(), &limits),
+            Err(BodyError::TooManyResults { count: 4, limit: 3 })
+        );
+        let long = |n: usize| "x".repeat(n);
+        let cases = [
+            ("product_id", MAX_PRODUCT_ID_BYTES),
+            ("product_description", MAX_PRODUCT_DESCRIPTION_BYTES),
+            ("hts_code", MAX_HTS_CODE_BYTES),
+            ("hts_description", MAX_HTS_DESCRIPTION_BYTES),
+            ("source", MAX_SOURCE_BYTES),
+        ];
+        for (key, limit) in cases {
+            let mut body = seed_body();
+            body["results"][0][key] = json!(long(limit + 1));
+            match parse(&body) {
+                Err(BodyError::TooLong {
+                    field,
+                    limit: l,
+                    length,
+                }) => {
+                    assert_eq!(field, format!("results[0].{key}"));
+                    assert_eq!((l, length), (limit, limit + 1));
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+            // Exactly at the limit is accepted.
+            let mut body = seed_body();
+            body["results"][0][key] = json!(long(limit));
+            assert!(parse(&body).is_ok(), "{key} at its limit");
+        }
+        let mut body = seed_body();
+        body["results"][0]["pga_flags"] = json!(vec!["FDA"; MAX_PGA_FLAGS + 1]);
+        assert!(
+            matches!(parse(&body), Err(BodyError::TooManyItems { field, .. }) if field == "results[0].pga_flags")
+        );
+        let mut body = seed_body();
+        body["results"][0]["pga_flags"] = json!(["FDA", long(MAX_PGA_FLAG_BYTES + 1)]);
+        assert!(
+            matches!(parse(&body), Err(BodyError::TooLong { field, .. }) if field == "results[0].pga_flags[1]")
+        );
+        let mut body = seed_body();
+        body["client_id"] = json!(long(MAX_CLIENT_ID_BYTES + 1));
+        assert!(
+            matches!(parse(&body), Err(BodyError::TooLong { field, .. }) if field == "client_id")
+        );
+        let mut body = seed_body();
+        body["callback_url"] = json!(format!(
+            "https://x.example.com/{}",
+            long(MAX_CALLBACK_URL_BYTES)
+        ));
+        assert!(
+            matches!(parse(&body), Err(BodyError::TooLong { field, .. }) if field == "callback_url")
+        );
     }
 }

@@ -12,16 +12,25 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::domain::BodyError;
+use crate::inbound::InboundError;
 use crate::signature::SignatureError;
 use crate::store::StoreError;
 
 /// Seconds a caller should wait before retrying after a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
+const RETRY_AFTER_SECONDS: u64 = 5;
+/// After `overloaded`: an ingest slot frees up within a store round trip.
+const OVERLOADED_RETRY_AFTER_SECONDS: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
     Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Inbound(InboundError),
+    #[error("too many polls with this API key; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("too many webhooks are being ingested at once; retry shortly")]
+    Overloaded,
     #[error("the X-Api-Key header is missing")]
     MissingApiKey,
     #[error("the API key is not valid")]
@@ -95,17 +104,28 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Signature(_)
+            | Self::Inbound(_)
             | Self::MissingApiKey
             | Self::InvalidApiKey
             | Self::MissingToken
             | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::JobNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnreadableBody(_) | Self::Body(BodyError::Syntax(_)) => StatusCode::BAD_REQUEST,
-            Self::Body(BodyError::Invalid { .. }) | Self::InvalidParameter { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
+            Self::PayloadTooLarge { .. } | Self::Body(BodyError::TooManyResults { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
             }
+            Self::UnreadableBody(_)
+            | Self::Body(
+                BodyError::Syntax(_) | BodyError::TooDeep { .. } | BodyError::DuplicateKey { .. },
+            ) => StatusCode::BAD_REQUEST,
+            Self::Body(
+                BodyError::Invalid { .. }
+                | BodyError::TooLong { .. }
+                | BodyError::TooManyItems { .. },
+            )
+            | Self::InvalidParameter { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(StoreError::Refused(_)) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -118,6 +138,9 @@ impl AppError {
         match self {
             Self::Signature(SignatureError::Missing) => "missing_signature",
             Self::Signature(_) => "invalid_signature",
+            Self::Inbound(error) => inbound_code(error),
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Overloaded => "overloaded",
             Self::MissingApiKey => "missing_api_key",
             Self::InvalidApiKey => "invalid_api_key",
             Self::MissingToken => "missing_token",
@@ -128,6 +151,11 @@ impl AppError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnreadableBody(_) => "unreadable_body",
             Self::Body(BodyError::Syntax(_)) => "invalid_json",
+            Self::Body(BodyError::TooDeep { .. }) => "json_too_deep",
+            Self::Body(BodyError::DuplicateKey { .. }) => "duplicate_key",
+            Self::Body(BodyError::TooManyResults { .. }) => "too_many_results",
+            Self::Body(BodyError::TooManyItems { .. }) => "too_many_items",
+            Self::Body(BodyError::TooLong { .. }) => "field_too_long",
             Self::Body(BodyError::Invalid { .. }) => "validation_failed",
             Self::InvalidParameter { .. } => "invalid_parameter",
             Self::Store(StoreError::Refused(_)) | Self::Internal(_) => "internal_error",
@@ -138,8 +166,20 @@ impl AppError {
 
     fn field(&self) -> Option<&str> {
         match self {
-            Self::Body(BodyError::Invalid { field, .. }) => Some(field),
+            Self::Body(BodyError::Syntax(_)) => None,
+            Self::Body(error) => Some(error.field()),
+            Self::Inbound(error) => error.header(),
             Self::InvalidParameter { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Seconds to send as `Retry-After`, for answers worth retrying.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Overloaded => Some(OVERLOADED_RETRY_AFTER_SECONDS),
+            _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECONDS),
             _ => None,
         }
     }
@@ -168,12 +208,12 @@ impl IntoResponse for AppError {
             message: self.public_message(),
             field: self.field(),
         };
+        let retry_after = self.retry_after();
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECONDS),
-            );
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if status == StatusCode::UNAUTHORIZED
             && matches!(self, Self::MissingToken | Self::InvalidToken)
@@ -187,6 +227,31 @@ impl IntoResponse for AppError {
             detail: self.to_string(),
         });
         response
+    }
+}
+
+/// The drop-in scheme's errors keep the codes they had before Standard
+/// Webhooks existed.
+impl From<InboundError> for AppError {
+    fn from(error: InboundError) -> Self {
+        match error {
+            InboundError::DropIn(error) => Self::Signature(error),
+            other => Self::Inbound(other),
+        }
+    }
+}
+
+fn inbound_code(error: &InboundError) -> &'static str {
+    match error {
+        InboundError::Missing | InboundError::MissingHeader { .. } => "missing_signature",
+        InboundError::DropInRefused => "signature_scheme_refused",
+        InboundError::DropIn(SignatureError::Missing) => "missing_signature",
+        InboundError::DropIn(_) | InboundError::StandardNotConfigured | InboundError::Mismatch => {
+            "invalid_signature"
+        }
+        InboundError::InvalidMessageId => "invalid_webhook_id",
+        InboundError::InvalidTimestamp => "invalid_timestamp",
+        InboundError::OutsideTolerance { .. } => "timestamp_out_of_tolerance",
     }
 }
 
@@ -233,7 +298,7 @@ mod tests {
         )))
         .await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(retry.as_deref(), Some(RETRY_AFTER_SECONDS));
+        assert_eq!(retry.as_deref(), Some("5"));
         assert_eq!(body["error"], "store_unavailable");
         assert!(!body["message"].as_str().unwrap().contains("10.0.0.5"));
     }
@@ -309,5 +374,123 @@ mod tests {
             (status, body["error"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("invalid_signature"))
         );
+        let (status, _, body) =
+            render(InboundError::DropIn(SignatureError::Malformed).into()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_signature"))
+        );
+    }
+
+    #[tokio::test]
+    async fn standard_webhooks_errors_name_their_header() {
+        for (error, code, field) in [
+            (
+                InboundError::MissingHeader {
+                    missing: "webhook-timestamp",
+                },
+                "missing_signature",
+                Some("webhook-timestamp"),
+            ),
+            (
+                InboundError::OutsideTolerance {
+                    tolerance_seconds: 300,
+                },
+                "timestamp_out_of_tolerance",
+                Some("webhook-timestamp"),
+            ),
+            (
+                InboundError::InvalidTimestamp,
+                "invalid_timestamp",
+                Some("webhook-timestamp"),
+            ),
+            (
+                InboundError::Mismatch,
+                "invalid_signature",
+                Some("webhook-signature"),
+            ),
+            (
+                InboundError::InvalidMessageId,
+                "invalid_webhook_id",
+                Some("webhook-id"),
+            ),
+            (
+                InboundError::DropInRefused,
+                "signature_scheme_refused",
+                None,
+            ),
+        ] {
+            let (status, _, body) = render(AppError::from(error)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert_eq!(body["error"], code);
+            assert_eq!(body["field"].as_str(), field, "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn limits_have_their_own_codes_and_retry_hints() {
+        let (status, retry, body) = render(AppError::RateLimited { retry_after: 3 }).await;
+        assert_eq!(
+            (status, retry.as_deref(), body["error"].as_str()),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("3"),
+                Some("rate_limited")
+            )
+        );
+        let (status, retry, body) = render(AppError::Overloaded).await;
+        assert_eq!(
+            (status, retry.as_deref(), body["error"].as_str()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("1"),
+                Some("overloaded")
+            )
+        );
+        for (error, status, code) in [
+            (
+                BodyError::TooDeep {
+                    field: "metadata.x".into(),
+                },
+                StatusCode::BAD_REQUEST,
+                "json_too_deep",
+            ),
+            (
+                BodyError::DuplicateKey {
+                    field: "status".into(),
+                },
+                StatusCode::BAD_REQUEST,
+                "duplicate_key",
+            ),
+            (
+                BodyError::TooManyResults { count: 9, limit: 8 },
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_results",
+            ),
+            (
+                BodyError::TooManyItems {
+                    field: "results[0].pga_flags".into(),
+                    count: 65,
+                    limit: 64,
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_items",
+            ),
+            (
+                BodyError::TooLong {
+                    field: "results[0].hts_code".into(),
+                    length: 33,
+                    limit: 32,
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "field_too_long",
+            ),
+        ] {
+            let expected_field = error.field().to_owned();
+            let (got_status, retry, body) = render(AppError::Body(error)).await;
+            assert_eq!((got_status, retry), (status, None));
+            assert_eq!(body["error"], code);
+            assert_eq!(body["field"], expected_field.as_str());
+        }
     }
 }

@@ -9,6 +9,7 @@ mod jobs;
 mod metrics;
 mod observe;
 mod openapi;
+mod rate_limit;
 mod schemas;
 mod webhooks;
 
@@ -38,8 +39,13 @@ pub use webhooks::PATH as WEBHOOK_PATH;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ApiKeys, Config, InternalToken, WebhookSecrets};
+use tokio::sync::Semaphore;
+
+use self::rate_limit::PollLimiter;
+use crate::config::{ApiKeys, Config, InboundConfig, InternalToken, WebhookSecrets};
 use crate::delivery::DeliveryWorker;
+use crate::domain::BodyLimits;
+use crate::keys::KeyResolver;
 use crate::metrics::Metrics;
 use crate::store::JobStore;
 
@@ -54,7 +60,15 @@ const DELIVERY_RUN_MARGIN: Duration = Duration::from_secs(5);
 pub struct AppState {
     pub store: Arc<dyn JobStore>,
     pub webhook_secrets: Arc<WebhookSecrets>,
+    /// Standard Webhooks secrets, tolerance, and whether drop-in is refused.
+    pub inbound: Arc<InboundConfig>,
     pub api_keys: Arc<ApiKeys>,
+    /// `API_KEYS`, then the store's keys through a short cache.
+    pub keys: Arc<KeyResolver>,
+    pub poll_limiter: Arc<PollLimiter>,
+    /// One permit per webhook being ingested (`MAX_CONCURRENT_INGESTS`).
+    pub ingest_slots: Arc<Semaphore>,
+    pub body_limits: BodyLimits,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     /// Woken after an ingest records a callback, so it goes out at once.
@@ -78,13 +92,29 @@ impl AppState {
         stopping: CancellationToken,
         metrics: Metrics,
     ) -> Self {
+        let api_keys = Arc::new(config.api_keys.clone());
+        let limits = &config.limits;
         Self {
+            keys: Arc::new(KeyResolver::new(
+                api_keys.clone(),
+                store.clone(),
+                config.api_key_cache_ttl,
+            )),
             store,
             deliveries,
             stopping,
             metrics,
             webhook_secrets: Arc::new(config.webhook_secrets.clone()),
-            api_keys: Arc::new(config.api_keys.clone()),
+            inbound: Arc::new(config.inbound.clone()),
+            api_keys,
+            poll_limiter: Arc::new(PollLimiter::new(
+                limits.poll_rate_per_second,
+                limits.poll_burst,
+            )),
+            ingest_slots: Arc::new(Semaphore::new(limits.max_concurrent_ingests)),
+            body_limits: BodyLimits {
+                max_results: limits.max_results_per_webhook,
+            },
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
             internal_token: config.internal_token.clone().map(Arc::new),

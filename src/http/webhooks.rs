@@ -12,10 +12,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::AppError;
-use super::extract::SignedBody;
+use super::extract::{IngestSlot, SignedBody};
 use super::schemas::{ApiError, Webhook};
 use super::AppState;
 use crate::domain::CompletedJob;
+use crate::inbound::Verified;
 use crate::metrics::WebhookOutcome;
 use crate::store::{IngestReceipt, StoreError};
 
@@ -35,6 +36,12 @@ pub struct WebhookReceipt {
     pub job_status: String,
     /// Result rows inserted or updated.
     pub results_stored: u64,
+    /// The same webhook again: a Standard Webhooks message whose `webhook-id`
+    /// was already applied (nothing is applied), or a body identical to the
+    /// last one applied to the job (applied again, which changes nothing).
+    /// Only present, as `true`, on such a repeat.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 const SERVICE_UNAVAILABLE: &str =
@@ -74,6 +81,7 @@ const SERVICE_UNAVAILABLE: &str =
 )]
 pub async fn receive(
     State(state): State<AppState>,
+    _slot: IngestSlot,
     body: Result<SignedBody, AppError>,
 ) -> Result<Json<WebhookReceipt>, AppError> {
     let result = ingest(&state, body).await;
@@ -84,6 +92,7 @@ pub async fn receive(
         job_id: receipt.job_id,
         job_status: receipt.status,
         results_stored: receipt.results_stored,
+        duplicate: receipt.duplicate,
     }))
 }
 
@@ -91,12 +100,25 @@ async fn ingest(
     state: &AppState,
     body: Result<SignedBody, AppError>,
 ) -> Result<IngestReceipt, AppError> {
-    let SignedBody(body) = body?;
+    let SignedBody { body, verified } = body?;
     let started = Instant::now();
-    let job = CompletedJob::from_json(&body)?;
-    let span = tracing::info_span!("ingest", job_id = %job.job_id, status = job.status.as_str());
+    let job = CompletedJob::from_json_with(&body, &state.body_limits)?;
+    drop(body);
+    let message_id = match &verified {
+        Verified::Standard { message_id } => Some(message_id.as_str()),
+        Verified::DropIn => None,
+    };
+    let span = tracing::info_span!(
+        "ingest",
+        job_id = %job.job_id,
+        status = job.status.as_str(),
+        webhook_id = message_id
+    );
     async move {
-        let stored = state.store.ingest(&job).await;
+        let stored = match message_id {
+            Some(message_id) => state.store.ingest_once(&job, message_id).await,
+            None => state.store.ingest(&job).await,
+        };
         let results_stored = stored.as_ref().map_or(0, |r| r.results_stored);
         state.metrics.ingest(started.elapsed(), results_stored);
         let receipt = stored?;

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{
-    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, OutboxStats, ResultRecord,
-    StoreError,
+    ApiKeyRecord, AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, NewApiKey,
+    OutboxStats, ResultRecord, StoreError,
 };
 use crate::config::ClientScope;
 use crate::domain::CompletedJob;
@@ -54,6 +54,34 @@ fn outcome<T>(result: &Result<T, StoreError>) -> &'static str {
 impl JobStore for MeteredStore {
     async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError> {
         self.timed("ingest", self.inner.ingest(job)).await
+    }
+
+    async fn ingest_once(
+        &self,
+        job: &CompletedJob,
+        message_id: &str,
+    ) -> Result<IngestReceipt, StoreError> {
+        self.timed("ingest", self.inner.ingest_once(job, message_id))
+            .await
+    }
+
+    async fn api_key_scope(&self, key_hash: &str) -> Result<Option<ClientScope>, StoreError> {
+        self.timed("api_key_scope", self.inner.api_key_scope(key_hash))
+            .await
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, StoreError> {
+        self.timed("create_api_key", self.inner.create_api_key(key))
+            .await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.timed("api_keys", self.inner.api_keys()).await
+    }
+
+    async fn revoke_api_key(&self, key_hash: &str) -> Result<bool, StoreError> {
+        self.timed("revoke_api_key", self.inner.revoke_api_key(key_hash))
+            .await
     }
 
     async fn job(

@@ -3,6 +3,7 @@
 //! (Supabase, production) and embedded SQLite (zero setup, one machine).
 //! `tests/api/conformance.rs` runs one suite against both.
 
+mod api_keys;
 mod metered;
 mod payload;
 mod postgrest;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use self::api_keys::{scope_of_client, ApiKeyRecord, NewApiKey, ALL_CLIENTS};
 pub use self::metered::MeteredStore;
 pub use self::postgrest::{ingest_rpc_body, PostgrestStore, INGEST_RPC};
 pub use self::sqlite::SqliteStore;
@@ -24,12 +26,25 @@ use crate::config::{ClientScope, StoreConfig};
 use crate::domain::{null_as_default, CompletedJob};
 
 /// The schema level this binary needs (`rosetta_webhook_schema_version()`).
-pub const REQUIRED_SCHEMA_VERSION: i64 = 3;
+pub const REQUIRED_SCHEMA_VERSION: i64 = 4;
 
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
     /// Applies a webhook in one transaction. `Ok` means it is committed.
     async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError>;
+
+    /// As [`Self::ingest`], at most once per Standard Webhooks `message_id`
+    /// (the `webhook-id` header, 1 to 256 visible ASCII characters). The id
+    /// is recorded in the same transaction as the webhook. An id already
+    /// recorded applies nothing and answers `duplicate: true`, the `job_id`
+    /// the id was first recorded with and that job's current status,
+    /// `results_stored: 0`, `stale: false`, no `delivery_id`. Ids may be
+    /// forgotten after 7 days (replays that old fail their timestamp check).
+    async fn ingest_once(
+        &self,
+        job: &CompletedJob,
+        message_id: &str,
+    ) -> Result<IngestReceipt, StoreError>;
 
     /// The job, if it exists and `scope` may read it. Another client's job
     /// and an unknown job look the same: `None`.
@@ -79,6 +94,23 @@ pub trait JobStore: Send + Sync + 'static {
     /// `callback_outbox_stats()`). Called once per scrape, never on a
     /// request path.
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+
+    /// The scope of the active (not revoked) key whose SHA-256 is
+    /// `key_hash` (64 lowercase hex digits), or `None`. Called on a poll
+    /// whose key is not in `API_KEYS` and not cached.
+    async fn api_key_scope(&self, key_hash: &str) -> Result<Option<ClientScope>, StoreError>;
+
+    /// Stores a new key. A `key_hash` already stored is refused
+    /// ([`StoreError::Refused`]); the key generator makes that impossible.
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, StoreError>;
+
+    /// Every stored key, revoked ones included, oldest first.
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Marks the key revoked now; `false` when no active key has this hash.
+    /// Instances that cached the key keep accepting it until their cache
+    /// entry expires (`API_KEY_CACHE_TTL`).
+    async fn revoke_api_key(&self, key_hash: &str) -> Result<bool, StoreError>;
 }
 
 /// The callback outbox at one moment.
@@ -119,9 +151,10 @@ pub struct IngestReceipt {
     /// The callback delivery this webhook recorded, if the job has a callback.
     #[serde(default)]
     pub delivery_id: Option<Uuid>,
-    /// The webhook is the same (after normalisation) as the last one applied
-    /// to this job: an engine retry. It was applied again all the same
-    /// (idempotent). A backend that cannot tell reports `false`.
+    /// The same webhook again: a Standard Webhooks message whose id was
+    /// already applied (nothing was changed), or a body the same (after
+    /// normalisation) as the last one applied to this job, which was
+    /// applied again all the same (idempotent).
     #[serde(default)]
     pub duplicate: bool,
 }

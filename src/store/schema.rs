@@ -8,7 +8,7 @@ pub struct Table {
     pub columns: &'static [&'static str],
 }
 
-pub const TABLES: [Table; 3] = [
+pub const TABLES: [Table; 5] = [
     Table {
         name: "classification_jobs",
         columns: &[
@@ -64,5 +64,13 @@ pub const TABLES: [Table; 3] = [
             "updated_at",
             "delivered_at",
         ],
+    },
+    Table {
+        name: "webhook_messages",
+        columns: &["message_id", "job_id", "received_at"],
+    },
+    Table {
+        name: "api_keys",
+        columns: &["key_hash", "client_id", "label", "created_at", "revoked_at"],
     },
 ];

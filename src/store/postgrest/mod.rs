@@ -5,6 +5,7 @@
 //! types are only used through method calls here, never named.
 
 mod check;
+mod keys;
 
 use std::time::Duration;
 
@@ -18,8 +19,8 @@ use uuid::Uuid;
 
 use super::payload::IngestPayload;
 use super::{
-    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, OutboxStats, ResultRecord,
-    StoreError, REQUIRED_SCHEMA_VERSION,
+    ApiKeyRecord, AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, NewApiKey,
+    OutboxStats, ResultRecord, StoreError, REQUIRED_SCHEMA_VERSION,
 };
 use crate::config::{ClientScope, PostgrestConfig};
 use crate::domain::CompletedJob;
@@ -81,6 +82,18 @@ impl PostgrestStore {
     }
 }
 
+impl PostgrestStore {
+    async fn call_ingest(
+        &self,
+        function: &str,
+        args: IngestArgs<'_>,
+    ) -> Result<IngestReceipt, StoreError> {
+        let args = serde_json::to_string(&args)
+            .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
+        self.send(self.client.rpc(function, args)).await
+    }
+}
+
 /// PostgREST answers errors as `{"code", "message", "details", "hint"}`:
 /// the code and the message (or the start of a body that is not that).
 fn error_code_and_message(body: &[u8]) -> (String, String) {
@@ -113,26 +126,46 @@ fn classify_failure(status: u16, body: &[u8]) -> StoreError {
 #[derive(Serialize)]
 struct IngestArgs<'a> {
     payload: IngestPayload<'a>,
+    /// Only for `ingest_classification_webhook_once`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<&'a str>,
 }
 
 /// The SQL function the ingest calls: the ingest transaction, reporting
 /// whether the webhook repeats the last one applied to its job.
 pub const INGEST_RPC: &str = "ingest_classification_webhook_counted";
+/// As [`INGEST_RPC`], at most once per Standard Webhooks message id.
+const INGEST_ONCE_RPC: &str = "ingest_classification_webhook_once";
 
 /// The JSON body of the [`INGEST_RPC`] call for a job
 /// (public so the benchmark can call PostgREST directly with the same bytes).
 pub fn ingest_rpc_body(job: &CompletedJob) -> serde_json::Result<String> {
     serde_json::to_string(&IngestArgs {
         payload: IngestPayload::from(job),
+        message_id: None,
     })
 }
 
 #[async_trait]
 impl JobStore for PostgrestStore {
     async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError> {
-        let args = ingest_rpc_body(job)
-            .map_err(|e| StoreError::Refused(format!("could not encode the payload: {e}")))?;
-        self.send(self.client.rpc(INGEST_RPC, args)).await
+        let args = IngestArgs {
+            payload: IngestPayload::from(job),
+            message_id: None,
+        };
+        self.call_ingest(INGEST_RPC, args).await
+    }
+
+    async fn ingest_once(
+        &self,
+        job: &CompletedJob,
+        message_id: &str,
+    ) -> Result<IngestReceipt, StoreError> {
+        let args = IngestArgs {
+            payload: IngestPayload::from(job),
+            message_id: Some(message_id),
+        };
+        self.call_ingest(INGEST_ONCE_RPC, args).await
     }
 
     async fn job(
@@ -239,6 +272,22 @@ impl JobStore for PostgrestStore {
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         self.send(self.client.rpc("callback_outbox_stats", "{}"))
             .await
+    }
+
+    async fn api_key_scope(&self, key_hash: &str) -> Result<Option<ClientScope>, StoreError> {
+        self.find_api_key(key_hash).await
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, StoreError> {
+        self.insert_api_key(key).await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.all_api_keys().await
+    }
+
+    async fn revoke_api_key(&self, key_hash: &str) -> Result<bool, StoreError> {
+        self.revoke_key(key_hash).await
     }
 }
 

@@ -11,7 +11,7 @@ use crate::store::StoreError;
 
 const SCHEMA: &str = include_str!("schema.sql");
 /// `PRAGMA user_version` once `schema.sql` and the upgrades below are applied.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Version 2: the digest of the last webhook applied to a job, which tells
 /// an engine's retry of the same body (a duplicate) from a new webhook.
@@ -19,6 +19,24 @@ pub(super) const SCHEMA_VERSION: i64 = 2;
 /// same way a new one is built.)
 const ADD_LAST_WEBHOOK_DIGEST: &str =
     "alter table classification_jobs add column last_webhook_digest text";
+
+/// Version 3: Standard Webhooks message ids seen (replay protection) and
+/// stored API keys, the twins of `migrations/20261203000300_security.sql`.
+const SECURITY_TABLES: &str = "
+    create table if not exists webhook_messages (
+        message_id  text primary key not null check (length(message_id) between 1 and 256),
+        job_id      text not null,
+        received_at text not null
+    ) strict;
+    create index if not exists webhook_messages_received_at_idx on webhook_messages (received_at);
+    create table if not exists api_keys (
+        key_hash   text primary key not null check (length(key_hash) = 64),
+        client_id  text not null check (length(client_id) between 1 and 256),
+        label      text not null default '' check (length(label) <= 256),
+        created_at text not null,
+        revoked_at text
+    ) strict;
+    create index if not exists api_keys_client_id_idx on api_keys (client_id);";
 
 /// A configured connection to the database at `path`, its schema in place.
 pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -90,6 +108,7 @@ fn create_schema(connection: &mut Connection) -> Result<(), StoreError> {
             .execute_batch(ADD_LAST_WEBHOOK_DIGEST)
             .map_err(failed)?;
     }
+    transaction.execute_batch(SECURITY_TABLES).map_err(failed)?;
     transaction
         .pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(failed)?;

@@ -19,6 +19,7 @@
 
 mod connection;
 mod ingest;
+mod keys;
 mod outbox;
 mod reads;
 mod time;
@@ -33,8 +34,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, OutboxStats, ResultRecord,
-    StoreError,
+    ApiKeyRecord, AttemptRecord, DeliveryClaim, IngestReceipt, JobRecord, JobStore, NewApiKey,
+    OutboxStats, ResultRecord, StoreError,
 };
 use crate::config::ClientScope;
 use crate::domain::CompletedJob;
@@ -161,6 +162,40 @@ impl JobStore for SqliteStore {
     async fn ingest(&self, job: &CompletedJob) -> Result<IngestReceipt, StoreError> {
         let job = job.clone();
         self.call(move |connection| write(connection, |tx| ingest::ingest(tx, &job)))
+            .await
+    }
+
+    async fn ingest_once(
+        &self,
+        job: &CompletedJob,
+        message_id: &str,
+    ) -> Result<IngestReceipt, StoreError> {
+        let (job, message_id) = (job.clone(), message_id.to_owned());
+        self.call(move |connection| {
+            write(connection, |tx| keys::ingest_once(tx, &job, &message_id))
+        })
+        .await
+    }
+
+    async fn api_key_scope(&self, key_hash: &str) -> Result<Option<ClientScope>, StoreError> {
+        let key_hash = key_hash.to_owned();
+        self.call(move |connection| keys::scope(connection, &key_hash))
+            .await
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, StoreError> {
+        let key = key.clone();
+        self.call(move |connection| write(connection, |tx| keys::create(tx, &key)))
+            .await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.call(|connection| keys::all(connection)).await
+    }
+
+    async fn revoke_api_key(&self, key_hash: &str) -> Result<bool, StoreError> {
+        let key_hash = key_hash.to_owned();
+        self.call(move |connection| write(connection, |tx| keys::revoke(tx, &key_hash)))
             .await
     }
 

@@ -22,6 +22,10 @@ impl Timestamp {
         Self(self.0.saturating_add(duration))
     }
 
+    pub fn minus(self, duration: Duration) -> Self {
+        Self(self.0.saturating_sub(duration))
+    }
+
     pub fn rfc3339(self) -> String {
         let seconds = self.0.as_secs();
         let (year, month, day) = civil_from_days((seconds / 86_400) as i64);

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
-use rosetta_webhook::config::{ApiKeys, Config, LogFormat, StoreConfig, WebhookSecrets};
+use rosetta_webhook::config::{
+    ApiKeys, Config, InboundConfig, Limits, LogFormat, StoreConfig, WebhookSecrets,
+};
 use rosetta_webhook::delivery::schedule::RetrySchedule;
 use rosetta_webhook::delivery::ssrf::{AddressPolicy, StaticResolver};
 use rosetta_webhook::delivery::CallbackConfig;
@@ -34,6 +36,9 @@ pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 pub const FLASK_ERA_KEY: &str = "flask-era-bare-key";
 /// Callback signing secret of the tests (the Standard Webhooks spec's example).
 pub const CALLBACK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+/// The engine's Standard Webhooks secret (`WEBHOOK_SIGNING_SECRETS`) in tests:
+/// base64 of "engine-standard-webhooks-test-key".
+pub const ENGINE_SIGNING_SECRET: &str = "whsec_ZW5naW5lLXN0YW5kYXJkLXdlYmhvb2tzLXRlc3Qta2V5";
 
 pub struct TestApp {
     pub address: String,
@@ -85,6 +90,17 @@ pub fn test_config(postgrest_url: &str) -> Config {
         google_cloud_project: None,
         metrics_port: None,
         internal_token: None,
+        inbound: InboundConfig {
+            secrets: vec![SigningSecret::parse(ENGINE_SIGNING_SECRET).unwrap()],
+            ..InboundConfig::default()
+        },
+        // Generous: only the rate-limit test exercises the poll limit.
+        limits: Limits {
+            poll_rate_per_second: 10_000,
+            poll_burst: 10_000,
+            ..Limits::default()
+        },
+        api_key_cache_ttl: Duration::from_secs(30),
     }
 }
 
@@ -149,21 +165,51 @@ impl TestApp {
         self.post_raw(bytes, Some(&signature)).await
     }
 
-    /// Posts exact bytes with an exact signature header (or none).
-    pub async fn post_raw(
+    /// Signs exact bytes as a Standard Webhooks message (the engine's
+    /// secret, `timestamp`) and posts them with the three headers.
+    pub async fn post_standard(&self, bytes: Vec<u8>, id: &str, timestamp: i64) -> Response {
+        let secret = SigningSecret::parse(ENGINE_SIGNING_SECRET).unwrap();
+        let signature = secret.sign(id, timestamp, &bytes);
+        let timestamp = timestamp.to_string();
+        self.post_with_headers(
+            bytes,
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", &timestamp),
+                ("webhook-signature", &signature),
+            ],
+        )
+        .await
+    }
+
+    /// Posts exact bytes with exactly these headers (besides Content-Type).
+    pub async fn post_with_headers(
         &self,
         body: impl Into<reqwest::Body>,
-        signature: Option<&str>,
+        headers: &[(&str, &str)],
     ) -> Response {
         let mut request = self
             .client
             .post(format!("{}{WEBHOOK_PATH}", self.address))
             .header("content-type", "application/json")
             .body(body);
-        if let Some(signature) = signature {
-            request = request.header("x-webhook-signature", signature);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         request.send().await.unwrap()
+    }
+
+    /// Posts exact bytes with an exact signature header (or none).
+    pub async fn post_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        signature: Option<&str>,
+    ) -> Response {
+        let headers: Vec<(&str, &str)> = signature
+            .map(|signature| ("x-webhook-signature", signature))
+            .into_iter()
+            .collect();
+        self.post_with_headers(body, &headers).await
     }
 
     pub async fn poll(&self, job_id: &str, key: Option<&str>, query: &str) -> Response {
@@ -332,6 +378,25 @@ pub fn late_partial_retry(job_id: &str) -> Value {
 
 pub fn new_job_id() -> String {
     Uuid::new_v4().to_string()
+}
+
+/// Seconds since the Unix epoch, as `webhook-timestamp` carries them.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Rows in every table of the stack's database, by table name.
+pub fn row_counts(db: &TestDb) -> Value {
+    db.json(
+        "select json_object_agg(relname, n_rows) from ( \
+           select c.relname, (xpath('/row/n/text()', query_to_xml( \
+             format('select count(*) as n from public.%I', c.relname), false, true, '')))[1]::text::int as n_rows \
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+           where n.nspname = 'public' and c.relkind = 'r') t",
+    )
 }
 
 /// Polls (with the wildcard key) until the job's callback reaches a final
