@@ -9,6 +9,7 @@
 
 mod backend;
 mod ingest;
+mod keys;
 mod outbox;
 mod reads;
 
@@ -58,6 +59,8 @@ conformance! {
         reads::reads_are_scoped_to_the_client,
         reads::pages_return_every_result_exactly_once_in_byte_order,
         reads::the_schema_is_complete,
+        keys::a_message_id_is_applied_once,
+        keys::stored_keys_are_found_until_revoked,
     ],
     Isolated => [
         ingest::ingest_stores_every_field,
