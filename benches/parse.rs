@@ -5,6 +5,9 @@
 //!
 //!   cargo bench --bench parse
 
+#[path = "load/payload.rs"]
+mod payload;
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -12,32 +15,12 @@ use rosetta_webhook::config::WebhookSecrets;
 use rosetta_webhook::domain::{json, CompletedJob};
 use rosetta_webhook::signature;
 use rosetta_webhook::store::ingest_rpc_body;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+/// A 50- or 10,000-result webhook as the load benchmark sends it.
 fn body(results: usize) -> Vec<u8> {
-    let results: Vec<Value> = (0..results)
-        .map(|i| {
-            json!({
-                "product_id": format!("SKU-{i:06}"),
-                "product_description": "Men's 100% cotton knit crew-neck T-shirt, short sleeves",
-                "hts_code": "6109.10.00",
-                "hts_description": "T-shirts, singlets, tank tops and similar garments, knitted or crocheted: Of cotton",
-                "confidence": 0.92,
-                "duty_rate": 0.167,
-                "source": "rosetta",
-                "section_301_applies": false,
-                "pga_flags": ["FDA"],
-            })
-        })
-        .collect();
-    serde_json::to_vec(&json!({
-        "job_id": "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b",
-        "status": "completed",
-        "results": results,
-        "metadata": {"total_products": 50, "completed": 48, "failed": 2,
-                     "processing_time_ms": 12500, "cost_usd": 0.15}
-    }))
-    .unwrap()
+    let job_id = uuid::Uuid::parse_str("3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b").unwrap();
+    serde_json::to_vec(&payload::webhook_body(job_id, results, "parse")).unwrap()
 }
 
 fn per_webhook(c: &mut Criterion) {

@@ -31,7 +31,7 @@ use rosetta_webhook::store::{ingest_rpc_body, INGEST_RPC};
 use uuid::Uuid;
 
 use crate::drive::{drive, headers, Outcome, Prepared};
-use crate::payload::{fully_stored, webhook_body};
+use crate::payload::webhook_body;
 use crate::service::Service;
 use rosetta_webhook::store::{JobRecord, ResultRecord};
 
@@ -370,4 +370,14 @@ fn print_table(rows: &[Row], concurrency: usize, idle_rss_mib: f64) {
         .all(|(stored, acked)| stored == acked);
     println!();
     println!("acknowledged == stored in every run: {acked_equals_stored}");
+}
+
+/// Jobs tagged `run_tag` whose every result is stored.
+fn fully_stored(db: &stack::TestDb, run_tag: &str, size: usize) -> usize {
+    db.scalar(&format!(
+        "select count(*) from classification_jobs j where metadata->>'bench_run' = '{run_tag}' \
+         and (select count(*) from classification_results r where r.job_id = j.job_id) = {size}"
+    ))
+    .parse()
+    .unwrap()
 }

@@ -1,9 +1,8 @@
-//! Realistic webhook bodies, and counting what was stored.
+//! Realistic webhook bodies (shared with benches/parse.rs, which includes
+//! this file).
 
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-use crate::stack;
 
 pub fn webhook_body(job_id: Uuid, size: usize, run_tag: &str) -> Value {
     let results: Vec<Value> = (0..size)
@@ -29,14 +28,4 @@ pub fn webhook_body(job_id: Uuid, size: usize, run_tag: &str) -> Value {
         "metadata": {"total_products": size, "completed": size, "failed": 0,
                      "processing_time_ms": 12500, "cost_usd": 0.15, "bench_run": run_tag}
     })
-}
-
-/// Jobs tagged `run_tag` whose every result is stored.
-pub fn fully_stored(db: &stack::TestDb, run_tag: &str, size: usize) -> usize {
-    db.scalar(&format!(
-        "select count(*) from classification_jobs j where metadata->>'bench_run' = '{run_tag}' \
-         and (select count(*) from classification_results r where r.job_id = j.job_id) = {size}"
-    ))
-    .parse()
-    .unwrap()
 }

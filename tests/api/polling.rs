@@ -75,7 +75,7 @@ async fn an_unchanged_job_answers_304_and_a_changed_one_a_new_tag() {
 async fn retry_after_is_sent_exactly_while_the_job_is_unfinished() {
     let app = TestApp::spawn().await;
     let processing = new_job_id();
-    create_pending_job(app.db(), &processing, "acme", "http://127.0.0.1:9/cb", 5);
+    create_pending_job(app.db(), &processing, "acme", UNREACHABLE_CALLBACK, 5);
     let partial = stored(&app, "partial", 1).await;
     let completed = stored(&app, "completed", 1).await;
     let failed = stored(&app, "failed", 0).await;

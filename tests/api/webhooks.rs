@@ -28,7 +28,7 @@ async fn valid_webhook_is_acknowledged_and_reaches_the_store_whole() {
     );
     assert_eq!(polled["metadata"], body["metadata"]);
     let job = app.job_row(&job_id);
-    assert_eq!(job["callback_url"], "http://127.0.0.1:9/hooks/acme");
+    assert_eq!(job["callback_url"], UNREACHABLE_CALLBACK);
     assert_eq!(job["extra"], json!({"engine_version": "rosetta-2.4"}));
 }
 
@@ -189,13 +189,7 @@ async fn a_late_partial_never_downgrades_a_completed_job() {
 async fn a_webhook_keeps_what_the_submission_side_stored() {
     let app = TestApp::spawn().await;
     let job_id = new_job_id();
-    create_pending_job(
-        app.db(),
-        &job_id,
-        "acme",
-        "http://127.0.0.1:9/hooks/acme",
-        2,
-    );
+    create_pending_job(app.db(), &job_id, "acme", UNREACHABLE_CALLBACK, 2);
     let created = app.job_row(&job_id);
 
     json_body(
@@ -205,7 +199,7 @@ async fn a_webhook_keeps_what_the_submission_side_stored() {
     .await;
     let job = app.job_row(&job_id);
     assert_eq!(job["client_id"], "acme");
-    assert_eq!(job["callback_url"], "http://127.0.0.1:9/hooks/acme");
+    assert_eq!(job["callback_url"], UNREACHABLE_CALLBACK);
     assert_eq!(job["created_at"], created["created_at"]);
     assert_eq!(job["status"], "completed");
 }

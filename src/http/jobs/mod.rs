@@ -114,10 +114,11 @@ pub async fn poll(
         job = long_poll(&state, job, &page, &headers, wait, &client.scope).await?;
     }
     let tag = etag(&job, &page);
+    let retry_after = retry_after(&job.status);
     let mut response = if matches_if_none_match(&headers, &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Json(document(&state, job_id, job.clone(), &page).await?).into_response()
+        Json(document(&state, job_id, job, &page).await?).into_response()
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_str(&tag).expect("hex tag"));
@@ -126,7 +127,7 @@ pub async fn poll(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
     );
-    if let Some(seconds) = retry_after(&job.status) {
+    if let Some(seconds) = retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     Ok(response)

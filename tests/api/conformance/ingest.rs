@@ -9,7 +9,9 @@ use rosetta_webhook::store::{CallbackStatus, IngestReceipt};
 use serde_json::{json, Value};
 
 use super::{ingest, is_rfc3339, uuid, without, Backend};
-use crate::support::{late_partial_retry, new_job_id, result, webhook, webhook_with_every_field};
+use crate::support::{
+    late_partial_retry, new_job_id, result, webhook, webhook_with_every_field, UNREACHABLE_CALLBACK,
+};
 
 const TIMESTAMPS: [&str; 3] = ["created_at", "updated_at", "completed_at"];
 
@@ -50,7 +52,7 @@ pub async fn ingest_stores_every_field(backend: Backend) {
             "job_id": job_id,
             "client_id": "acme",
             "status": "completed",
-            "callback_url": "http://127.0.0.1:9/hooks/acme",
+            "callback_url": UNREACHABLE_CALLBACK,
             "total_products": 2,
             "completed_products": 2,
             "failed_products": 0,
@@ -297,7 +299,7 @@ pub async fn completed_at_is_set_once(backend: Backend) {
 pub async fn a_pre_existing_job_row_keeps_what_the_webhook_lacks(backend: Backend) {
     let store = backend.store().await;
     let job_id = new_job_id();
-    backend.create_pending_job(&job_id, "acme", "http://127.0.0.1:9/hooks/acme", 2);
+    backend.create_pending_job(&job_id, "acme", UNREACHABLE_CALLBACK, 2);
     let created = backend.job_row(&job_id);
     assert_eq!(created["status"], "processing");
     assert!(
@@ -312,7 +314,7 @@ pub async fn a_pre_existing_job_row_keeps_what_the_webhook_lacks(backend: Backen
 
     let job = backend.job_row(&job_id);
     assert_eq!(job["client_id"], "acme");
-    assert_eq!(job["callback_url"], "http://127.0.0.1:9/hooks/acme");
+    assert_eq!(job["callback_url"], UNREACHABLE_CALLBACK);
     assert_eq!(job["total_products"], 2);
     assert_eq!(job["created_at"], created["created_at"]);
     assert_eq!(
@@ -325,7 +327,7 @@ pub async fn a_pre_existing_job_row_keeps_what_the_webhook_lacks(backend: Backen
         1,
         "the row's callback URL gets the delivery"
     );
-    assert_eq!(deliveries[0]["target_url"], "http://127.0.0.1:9/hooks/acme");
+    assert_eq!(deliveries[0]["target_url"], UNREACHABLE_CALLBACK);
     assert_eq!(
         receipt.delivery_id.map(|id| id.to_string()),
         deliveries[0]["delivery_id"].as_str().map(str::to_owned)

@@ -34,6 +34,9 @@ pub const ACME_KEY: &str = "acme-key-0123456789abcdef";
 pub const GLOBEX_KEY: &str = "globex-key-0123456789abcdef";
 pub const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 pub const FLASK_ERA_KEY: &str = "flask-era-bare-key";
+/// A callback URL on the shared stack: loopback port 9 (discard), so a
+/// delivery attempt is refused at once and no packet leaves the machine.
+pub const UNREACHABLE_CALLBACK: &str = "http://127.0.0.1:9/hooks/acme";
 /// Callback signing secret of the tests (the Standard Webhooks spec's example).
 pub const CALLBACK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 /// The engine's Standard Webhooks secret (`WEBHOOK_SIGNING_SECRETS`) in tests:
@@ -352,7 +355,7 @@ pub fn webhook_with_every_field(job_id: &str) -> Value {
     body["results"][1]["alternatives"] = json!([{"hts_code": "8211.92.20", "confidence": 0.1}]);
     body["engine_version"] = json!("rosetta-2.4");
     body["client_id"] = json!("acme");
-    body["callback_url"] = json!("http://127.0.0.1:9/hooks/acme");
+    body["callback_url"] = json!(UNREACHABLE_CALLBACK);
     body
 }
 
